@@ -3,4 +3,11 @@
 //!
 //! - [`signing`]: the pure signing core (policies, keys, URLs, cookies, verification).
 
+pub mod auth;
+pub mod config;
+pub mod dev;
+pub mod http;
+pub mod service;
+pub mod server;
 pub mod signing;
+pub mod telemetry;

@@ -1,0 +1,260 @@
+//! Grants: which callers may sign which paths of which distributions, for
+//! how long, and with which features. Default deny.
+
+use std::time::Duration;
+
+use wildmatch::WildMatch;
+
+use super::caller::Caller;
+use crate::config::GrantConfig;
+
+/// One compiled grant.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// Name, for audit events and `/v1/grants/me`.
+    pub name: String,
+    subjects: Vec<String>,
+    clients: Vec<String>,
+    scopes: Vec<String>,
+    groups: Vec<String>,
+    /// Distribution names covered.
+    pub distributions: Vec<String>,
+    /// Path patterns as configured.
+    pub allow: Vec<String>,
+    allow_compiled: Vec<WildMatch>,
+    /// Longest lifetime.
+    pub max_ttl: Duration,
+    /// Lifetime when none is asked.
+    pub default_ttl: Duration,
+    /// May sign wildcard policies.
+    pub allow_wildcard_policy: bool,
+    /// May ask for cookies.
+    pub allow_cookies: bool,
+    /// May bind to an IP range.
+    pub allow_ip_binding: bool,
+}
+
+impl From<&GrantConfig> for Grant {
+    fn from(g: &GrantConfig) -> Self {
+        Self {
+            name: g.name.clone(),
+            subjects: g.subjects.clone(),
+            clients: g.clients.clone(),
+            scopes: g.scopes.clone(),
+            groups: g.groups.clone(),
+            distributions: g.distributions.clone(),
+            allow: g.allow.clone(),
+            allow_compiled: g.allow.iter().map(|p| WildMatch::new(p)).collect(),
+            max_ttl: g.max_ttl,
+            default_ttl: g.default_ttl.min(g.max_ttl),
+            allow_wildcard_policy: g.allow_wildcard_policy,
+            allow_cookies: g.allow_cookies,
+            allow_ip_binding: g.allow_ip_binding,
+        }
+    }
+}
+
+/// What a caller asks to sign.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    /// Distribution name.
+    pub distribution: &'a str,
+    /// URL path (percent-encoded) or, when `wildcard`, a path pattern.
+    pub path: &'a str,
+    /// Lifetime asked, in seconds (from now to expiry).
+    pub ttl_seconds: u64,
+    /// The policy resource holds wildcards.
+    pub wildcard: bool,
+    /// Signed cookies rather than a URL.
+    pub cookies: bool,
+    /// The policy binds an IP range.
+    pub ip_binding: bool,
+}
+
+/// Why a caller may not sign what it asked, in increasing specificity.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, thiserror::Error)]
+pub enum Denial {
+    /// No grant matches the caller at all.
+    #[error("no grant applies to this caller")]
+    NoGrant,
+    /// The caller has grants, but none for this distribution.
+    #[error("not granted for distribution {0:?}")]
+    Distribution(String),
+    /// No grant allows this path.
+    #[error("path {0:?} is outside the caller's allowed patterns")]
+    Path(String),
+    /// Wildcard policies are not granted.
+    #[error("wildcard policies are not granted to this caller")]
+    Wildcard,
+    /// Cookies are not granted.
+    #[error("signed cookies are not granted to this caller")]
+    Cookies,
+    /// IP binding is not granted.
+    #[error("IP-bound policies are not granted to this caller")]
+    IpBinding,
+    /// The lifetime exceeds `max_ttl`.
+    #[error("lifetime of {asked}s exceeds the granted maximum of {max}s")]
+    Ttl {
+        /// Seconds asked.
+        asked: u64,
+        /// Seconds allowed.
+        max: u64,
+    },
+}
+
+impl Grant {
+    /// Whether the grant's matchers all match `caller`.
+    pub fn applies_to(&self, caller: &Caller) -> bool {
+        let any = |list: &[String], value: Option<&String>| list.is_empty() || value.is_some_and(|v| list.contains(v));
+        let overlap = |list: &[String], values: &[String]| list.is_empty() || values.iter().any(|v| list.contains(v));
+        any(&self.subjects, caller.subject.as_ref())
+            && any(&self.clients, caller.client.as_ref())
+            && overlap(&self.scopes, &caller.scopes)
+            && overlap(&self.groups, &caller.groups)
+    }
+
+    /// Whether this grant allows `ask`, or the first reason it does not.
+    fn check(&self, ask: &Ask<'_>) -> Result<(), Denial> {
+        if !self.distributions.iter().any(|d| d == ask.distribution) {
+            return Err(Denial::Distribution(ask.distribution.to_owned()));
+        }
+        if !self.path_allowed(ask) {
+            return Err(Denial::Path(ask.path.to_owned()));
+        }
+        if ask.wildcard && !self.allow_wildcard_policy {
+            return Err(Denial::Wildcard);
+        }
+        if ask.cookies && !self.allow_cookies {
+            return Err(Denial::Cookies);
+        }
+        if ask.ip_binding && !self.allow_ip_binding {
+            return Err(Denial::IpBinding);
+        }
+        if ask.ttl_seconds > self.max_ttl.as_secs() {
+            return Err(Denial::Ttl { asked: ask.ttl_seconds, max: self.max_ttl.as_secs() });
+        }
+        Ok(())
+    }
+
+    /// A concrete path must match an allow pattern. A wildcard pattern must
+    /// stay inside a prefix-style allow pattern (`/uploads/*`): its part
+    /// before the first wildcard must start with that prefix, so it can never
+    /// grant more than the allow pattern does.
+    fn path_allowed(&self, ask: &Ask<'_>) -> bool {
+        if !ask.wildcard {
+            return self.allow_compiled.iter().any(|m| m.matches(ask.path));
+        }
+        let literal = ask.path.split(['*', '?']).next().unwrap_or_default();
+        self.allow.iter().any(|allow| {
+            allow
+                .strip_suffix('*')
+                .filter(|prefix| !prefix.contains(['*', '?']))
+                .is_some_and(|prefix| literal.starts_with(prefix))
+        })
+    }
+}
+
+/// The configured grants.
+#[derive(Debug, Clone, Default)]
+pub struct GrantSet {
+    grants: Vec<Grant>,
+}
+
+impl GrantSet {
+    /// Compiles the configured grants.
+    pub fn new(configs: &[GrantConfig]) -> Self {
+        Self { grants: configs.iter().map(Grant::from).collect() }
+    }
+
+    /// Grants that apply to `caller`.
+    pub fn for_caller<'a>(&'a self, caller: &'a Caller) -> impl Iterator<Item = &'a Grant> + 'a {
+        self.grants.iter().filter(move |g| g.applies_to(caller))
+    }
+
+    /// The first grant allowing `ask`, or the most specific denial.
+    pub fn authorize<'s>(&'s self, caller: &'s Caller, ask: &Ask<'_>) -> Result<&'s Grant, Denial> {
+        let mut best = Denial::NoGrant;
+        for grant in self.for_caller(caller) {
+            match grant.check(ask) {
+                Ok(()) => return Ok(grant),
+                Err(denial) => best = best.max(denial),
+            }
+        }
+        Err(best)
+    }
+
+    /// The default lifetime for `caller` on `distribution`: the shortest
+    /// `default_ttl` among grants that could apply.
+    pub fn default_ttl(&self, caller: &Caller, distribution: &str) -> Option<Duration> {
+        self.for_caller(caller)
+            .filter(|g| g.distributions.iter().any(|d| d == distribution))
+            .map(|g| g.default_ttl)
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(toml: &str) -> GrantSet {
+        #[derive(serde::Deserialize)]
+        struct W {
+            grants: Vec<GrantConfig>,
+        }
+        GrantSet::new(&toml::from_str::<W>(toml).unwrap().grants)
+    }
+
+    fn caller(sub: &str) -> Caller {
+        Caller {
+            subject: Some(sub.into()),
+            client: None,
+            issuer: "i".into(),
+            scopes: vec!["sign".into()],
+            groups: vec![],
+            expires_at: 0,
+        }
+    }
+
+    const MAILER: &str = r#"
+        [[grants]]
+        name = "mailer"
+        subjects = ["mailer"]
+        distributions = ["reports"]
+        allow = ["/uploads/*"]
+        max_ttl = "7d"
+        allow_wildcard_policy = true
+    "#;
+
+    fn ask(path: &str) -> Ask<'_> {
+        Ask { distribution: "reports", path, ttl_seconds: 3600, wildcard: false, cookies: false, ip_binding: false }
+    }
+
+    #[test]
+    fn default_deny() {
+        let g = grant(MAILER);
+        assert_eq!(g.authorize(&caller("someone"), &ask("/uploads/a")).unwrap_err(), Denial::NoGrant);
+    }
+
+    #[test]
+    fn allows_within_prefix_and_ttl() {
+        let g = grant(MAILER);
+        assert_eq!(g.authorize(&caller("mailer"), &ask("/uploads/a/b.pdf")).unwrap().name, "mailer");
+        assert!(matches!(g.authorize(&caller("mailer"), &ask("/secret/a")), Err(Denial::Path(_))));
+        let long = Ask { ttl_seconds: 8 * 86400, ..ask("/uploads/a") };
+        assert!(matches!(g.authorize(&caller("mailer"), &long), Err(Denial::Ttl { .. })));
+        let other = Ask { distribution: "videos", ..ask("/uploads/a") };
+        assert!(matches!(g.authorize(&caller("mailer"), &other), Err(Denial::Distribution(_))));
+    }
+
+    #[test]
+    fn wildcard_patterns_must_stay_inside_a_prefix() {
+        let g = grant(MAILER);
+        let w = |p| Ask { wildcard: true, ..ask(p) };
+        assert!(g.authorize(&caller("mailer"), &w("/uploads/2024/*")).is_ok());
+        assert!(g.authorize(&caller("mailer"), &w("/*")).is_err());
+        assert!(g.authorize(&caller("mailer"), &w("/upl*")).is_err());
+        let cookies = Ask { cookies: true, ..ask("/uploads/a") };
+        assert_eq!(g.authorize(&caller("mailer"), &cookies).unwrap_err(), Denial::Cookies);
+    }
+}

@@ -1,0 +1,39 @@
+//! Caller authentication (JWT bearer tokens) and authorisation (grants).
+//!
+//! Tokens are checked against an explicit algorithm allowlist, required
+//! `exp`/`iss`/`aud`, a small leeway, and keys from files or a JWKS URL.
+//! Grants decide what an authenticated caller may sign; nothing is allowed
+//! unless a grant says so.
+
+mod caller;
+mod grants;
+mod jwks;
+mod keyset;
+mod validator;
+
+pub use caller::Caller;
+pub use grants::{Ask, Denial, Grant, GrantSet};
+pub use jwks::JwksFetcher;
+pub use keyset::{KeySet, KeySetError};
+pub use validator::{AuthError, Authenticator};
+
+use jsonwebtoken::Algorithm;
+
+/// Parses an algorithm name from the allowlist (`RS256`, `ES256`, ...).
+pub fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
+    match name {
+        "HS256" => Ok(Algorithm::HS256),
+        "HS384" => Ok(Algorithm::HS384),
+        "HS512" => Ok(Algorithm::HS512),
+        "RS256" => Ok(Algorithm::RS256),
+        "RS384" => Ok(Algorithm::RS384),
+        "RS512" => Ok(Algorithm::RS512),
+        "PS256" => Ok(Algorithm::PS256),
+        "PS384" => Ok(Algorithm::PS384),
+        "PS512" => Ok(Algorithm::PS512),
+        "ES256" => Ok(Algorithm::ES256),
+        "ES384" => Ok(Algorithm::ES384),
+        "EdDSA" => Ok(Algorithm::EdDSA),
+        other => Err(format!("unsupported JWT algorithm {other:?} (none is never accepted)")),
+    }
+}

@@ -1,0 +1,68 @@
+//! Typed, layered configuration: the file given with `--config` (TOML), then
+//! `CFSIGN_*` environment variables (`CFSIGN_SERVER__LISTEN=0.0.0.0:8080`:
+//! `__` separates levels). Problems are collected and reported all at once.
+
+mod model;
+mod validate;
+
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+
+pub use model::{
+    AuthConfig, Config, CookieConfig, CorsConfig, DistributionConfig, GrantConfig, PublicKeyConfig, SameSite,
+    ServerConfig, SigningConfig, SigningKeyConfig,
+};
+pub use validate::validate;
+
+/// Why the configuration could not be used; one line per problem.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct ConfigError {
+    /// Every problem found, each a complete sentence.
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    /// A single problem.
+    pub fn one(problem: impl Into<String>) -> Self {
+        Self { problems: vec![problem.into()] }
+    }
+}
+
+/// Environment variables that belong to the CLI, not to the file's schema.
+const CLI_ENV: &[&str] = &["listen", "config", "log", "log_format", "url"];
+
+/// Reads `path` and the `CFSIGN_*` environment, then checks the result.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    if !path.is_file() {
+        return Err(ConfigError::one(format!("config file {} does not exist or is not a file", path.display())));
+    }
+    let figment = Figment::new()
+        .merge(Toml::file_exact(path))
+        .merge(Env::prefixed("CFSIGN_").ignore(CLI_ENV).split("__"));
+    from_figment(figment)
+}
+
+/// Parses configuration from TOML text alone (tests, `dev`).
+pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+    from_figment(Figment::new().merge(Toml::string(text)))
+}
+
+/// Parses TOML without the cross-section checks: for `dev`, whose keys and
+/// secrets live in memory rather than in files.
+pub fn from_toml_unchecked(text: &str) -> Result<Config, ConfigError> {
+    Figment::new()
+        .merge(Toml::string(text))
+        .extract()
+        .map_err(|e| ConfigError { problems: e.into_iter().map(|e| format!("config: {e}")).collect() })
+}
+
+fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+    let config: Config = figment
+        .extract()
+        .map_err(|e| ConfigError { problems: e.into_iter().map(|e| format!("config: {e}")).collect() })?;
+    validate(&config)?;
+    Ok(config)
+}

@@ -1,0 +1,261 @@
+//! The configuration file's shape. Every field is documented here and in
+//! `config/example.toml`; unknown keys are rejected so a typo fails start-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::signing::HashAlgorithm;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listener, limits and proxies.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The signing worker pool.
+    #[serde(default)]
+    pub signing: SigningConfig,
+    /// How callers authenticate (JWT).
+    pub auth: AuthConfig,
+    /// Browser origins allowed to call the API.
+    #[serde(default)]
+    pub cors: CorsConfig,
+    /// CloudFront distributions (or behaviours) this service signs for.
+    #[serde(default)]
+    pub distributions: Vec<DistributionConfig>,
+    /// Who may sign what. Nothing is allowed unless a grant says so.
+    #[serde(default)]
+    pub grants: Vec<GrantConfig>,
+}
+
+/// Listener, limits and proxies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on (`--listen` / `CFSIGN_LISTEN` override it).
+    pub listen: SocketAddr,
+    /// Longest time a request may take, body included.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// Most requests handled at once; more wait in the listener's backlog.
+    pub max_concurrent_requests: usize,
+    /// Time given to in-flight requests after SIGTERM/Ctrl-C.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Proxies (IPv4 CIDRs) whose `X-Forwarded-For` is believed when a caller
+    /// asks to bind a URL to its own address (`"ip_address": "client"`).
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            request_timeout: Duration::from_secs(10),
+            body_limit_bytes: 64 * 1024,
+            max_concurrent_requests: 1024,
+            shutdown_grace: Duration::from_secs(20),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// The signing worker pool: RSA work runs here, off the async reactor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningConfig {
+    /// Threads that sign; 0 means one per CPU core.
+    pub workers: usize,
+    /// Signing jobs allowed to wait for a worker; beyond it the answer is 503.
+    pub queue_depth: usize,
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        Self { workers: 0, queue_depth: 256 }
+    }
+}
+
+/// JWT authentication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accepted `iss` values (at least one).
+    pub issuers: Vec<String>,
+    /// Accepted `aud` values (at least one).
+    pub audiences: Vec<String>,
+    /// Allowed algorithms, e.g. `["RS256"]`. `none` is never allowed.
+    pub algorithms: Vec<String>,
+    /// Clock tolerance for `exp`/`nbf`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+    /// Files holding HMAC secrets (raw bytes) for HS256/384/512.
+    #[serde(default)]
+    pub hmac_secret_files: Vec<PathBuf>,
+    /// PEM public keys, selected by the token's `kid`.
+    #[serde(default)]
+    pub public_keys: Vec<PublicKeyConfig>,
+    /// A JWKS document on disk.
+    pub jwks_file: Option<PathBuf>,
+    /// A JWKS URL, fetched at start and refreshed in the background.
+    pub jwks_url: Option<String>,
+    /// How often the JWKS URL is refreshed.
+    #[serde(default = "default_jwks_refresh", with = "humantime_serde")]
+    pub jwks_refresh: Duration,
+    /// Claim holding the caller's groups (string or array), for grants.
+    #[serde(default = "default_group_claim")]
+    pub group_claim: String,
+}
+
+fn default_leeway() -> u64 {
+    30
+}
+
+fn default_jwks_refresh() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn default_group_claim() -> String {
+    "groups".to_owned()
+}
+
+/// One PEM public key for verifying tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicKeyConfig {
+    /// The `kid` tokens name this key by.
+    pub kid: String,
+    /// Path to the PEM (`PUBLIC KEY`) file: RSA, EC P-256/P-384 or Ed25519.
+    pub path: PathBuf,
+}
+
+/// CORS for browser callers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins (`https://app.example.com`); `*` is refused.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// How long browsers may cache a preflight answer.
+    #[serde(default, with = "humantime_serde::option")]
+    pub max_age: Option<Duration>,
+}
+
+/// A CloudFront distribution (or one restricted behaviour of it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributionConfig {
+    /// Name callers use (`"distribution": "reports"`).
+    pub name: String,
+    /// Viewer-facing base URL, e.g. `https://cdn.example.com`.
+    pub domain: String,
+    /// Signing keys; exactly one has `active = true` (or there is only one).
+    pub keys: Vec<SigningKeyConfig>,
+    /// Default digest: `SHA1` (CloudFront's default) or `SHA256`.
+    #[serde(default)]
+    pub hash_algorithm: HashAlgorithm,
+    /// Only paths under this prefix may be signed, e.g. `/uploads`.
+    pub path_prefix: Option<String>,
+    /// Attributes of signed cookies.
+    #[serde(default)]
+    pub cookies: CookieConfig,
+}
+
+/// One CloudFront public key (in a key group) and its private half.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeyConfig {
+    /// The public key's id in CloudFront, e.g. `K2JCJMDEHXQW5F`.
+    pub key_pair_id: String,
+    /// PEM private key: PKCS#1, PKCS#8, SEC1 or encrypted PKCS#8.
+    pub private_key_file: PathBuf,
+    /// File holding the passphrase of an encrypted key.
+    pub passphrase_file: Option<PathBuf>,
+    /// Whether new signatures use this key.
+    #[serde(default)]
+    pub active: bool,
+}
+
+/// `SameSite` attribute of signed cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum SameSite {
+    /// Sent on same-site requests and top-level navigations.
+    #[default]
+    Lax,
+    /// Same-site requests only.
+    Strict,
+    /// Sent cross-site too; requires `secure`.
+    None,
+}
+
+/// Attributes of the `Set-Cookie` headers for signed cookies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CookieConfig {
+    /// `Domain=`; e.g. `example.com` so both `api.` and `cdn.` see it.
+    pub domain: Option<String>,
+    /// `Path=`.
+    pub path: String,
+    /// `Secure`.
+    pub secure: bool,
+    /// `HttpOnly`.
+    pub http_only: bool,
+    /// `SameSite=`.
+    pub same_site: SameSite,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        Self { domain: None, path: "/".to_owned(), secure: true, http_only: true, same_site: SameSite::Lax }
+    }
+}
+
+/// Who may sign what. A grant applies when every matcher it names matches
+/// the token (any listed value within one matcher).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantConfig {
+    /// Name shown in audit events and `/v1/grants/me`.
+    pub name: String,
+    /// Exact `sub` values.
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    /// Exact `azp` or `client_id` values.
+    #[serde(default)]
+    pub clients: Vec<String>,
+    /// Scopes, any of which must be in `scope` (space-separated) or `scp`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Groups, any of which must be in the group claim.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Distributions (by name) this grant covers.
+    pub distributions: Vec<String>,
+    /// URL path patterns (`*` any run, `?` one character), e.g. `/uploads/*`.
+    pub allow: Vec<String>,
+    /// Longest lifetime a caller may ask for.
+    #[serde(with = "humantime_serde")]
+    pub max_ttl: Duration,
+    /// Lifetime when the request names none (capped by `max_ttl`).
+    #[serde(default = "default_ttl", with = "humantime_serde")]
+    pub default_ttl: Duration,
+    /// May sign wildcard policies (`policy_resource`, cookie patterns).
+    #[serde(default)]
+    pub allow_wildcard_policy: bool,
+    /// May ask for signed cookies.
+    #[serde(default)]
+    pub allow_cookies: bool,
+    /// May bind URLs to an IP range.
+    #[serde(default)]
+    pub allow_ip_binding: bool,
+}
+
+fn default_ttl() -> Duration {
+    Duration::from_secs(3600)
+}

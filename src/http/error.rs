@@ -1,0 +1,197 @@
+//! The one place that picks HTTP statuses: [`ApiError`] → RFC 9457
+//! `application/problem+json` `{type, title, status, detail, code, request_id}`.
+//! 5xx bodies say nothing internal; their cause is logged once here.
+
+use axum::Json;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::auth::{AuthError, Denial};
+use crate::service::IssueError;
+
+/// Content type of error bodies.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error answered to an HTTP caller.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing or invalid token (401 + `WWW-Authenticate`).
+    #[error(transparent)]
+    Unauthorized(#[from] AuthError),
+    /// Authenticated but not granted (403).
+    #[error(transparent)]
+    Forbidden(#[from] Denial),
+    /// Malformed request: bad JSON syntax (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Well-formed but invalid request (422).
+    #[error("{detail}")]
+    Invalid {
+        /// Stable code.
+        code: &'static str,
+        /// Human explanation.
+        detail: String,
+    },
+    /// Body too large (413).
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    /// Not `application/json` (415).
+    #[error("expected Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// No such route (404).
+    #[error("no such resource")]
+    NotFound,
+    /// Route exists, method does not (405).
+    #[error("method not allowed on this resource")]
+    MethodNotAllowed,
+    /// Signing pool full or service overloaded (503 + `Retry-After`).
+    #[error("the service is at capacity; retry shortly")]
+    Overloaded,
+    /// Not ready or draining (503).
+    #[error("the service is not ready: {0}")]
+    NotReady(&'static str),
+    /// Unexpected failure (500); the cause is logged, never returned.
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// The problem document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// `urn:cfsign:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the status.
+    pub title: &'static str,
+    /// HTTP status.
+    pub status: u16,
+    /// What went wrong.
+    pub detail: String,
+    /// Stable machine-readable code.
+    pub code: String,
+    /// The request id (also in the `x-request-id` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl Problem {
+    /// A problem of `status` with `code` and `detail`.
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("urn:cfsign:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_owned(),
+            request_id: None,
+        }
+    }
+
+    fn into_response_with(self, extra: impl FnOnce(&mut Response)) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(&self)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        extra(&mut response);
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl ApiError {
+    /// Status and stable code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            ApiError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// The problem document for this error.
+    pub fn problem(&self) -> Problem {
+        let (status, code) = self.status_and_code();
+        Problem::new(status, code, self.to_string())
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::Invalid { code, detail } => ApiError::Invalid { code, detail },
+            IssueError::Denied(d) => ApiError::Forbidden(d),
+            IssueError::Overloaded => ApiError::Overloaded,
+            IssueError::Signing(cause) => ApiError::Internal(format!("signing failed: {cause}")),
+            IssueError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = %cause, "internal error");
+        }
+        let problem = self.problem();
+        problem.into_response_with(|r| match &self {
+            ApiError::Unauthorized(e) => {
+                let value = format!("Bearer error=\"invalid_token\", error_description=\"{e}\"");
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            ApiError::Overloaded => {
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        })
+    }
+}
+
+/// Middleware: puts the request id into every problem body, and turns any
+/// other error response without a body (timeouts, framework rejections) into
+/// a problem document too, so every 4xx/5xx has the same shape.
+pub async fn problem_bodies(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let response = next.run(request).await;
+    let status = response.status();
+    let problem = match response.extensions().get::<Problem>() {
+        Some(p) => p.clone(),
+        None if status.is_client_error() || status.is_server_error() => generic(status),
+        None => return response,
+    };
+    let (mut parts, _) = response.into_parts();
+    let problem = Problem { request_id, ..problem };
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.extensions.insert(problem);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+fn generic(status: StatusCode) -> Problem {
+    let code = match status {
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    Problem::new(status, code, status.canonical_reason().unwrap_or("error"))
+}

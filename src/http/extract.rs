@@ -1,0 +1,101 @@
+//! Extractors: JSON bodies whose rejections are problem documents, the
+//! authenticated [`Caller`], and the client address through trusted proxies.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::auth::{AuthError, Caller};
+
+/// `Json<T>` with problem+json rejections: 415 wrong content type, 400 bad
+/// syntax, 422 wrong shape (unknown fields, bad types), 413 too large.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(map_rejection(rejection)),
+        }
+    }
+}
+
+fn map_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+        JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("invalid JSON: {}", e.body_text())),
+        JsonRejection::JsonDataError(e) => ApiError::Invalid { code: "invalid_request", detail: e.body_text() },
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        other => ApiError::BadRequest(other.body_text()),
+    }
+}
+
+/// Parses `Authorization: Bearer <token>`; the token is never logged.
+fn bearer(parts: &Parts) -> Result<&str, AuthError> {
+    let value = parts.headers.get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    Ok(token.trim())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        let result = state.auth.authenticate(token, state.clock.now());
+        if let (Err(AuthError::UnknownKey), Some(jwks)) = (&result, &state.jwks) {
+            if state.auth.unknown_kid(token).is_some() {
+                jwks.request_refresh();
+            }
+        }
+        result.map_err(|e| {
+            tracing::info!(target: "cfsign::auth", reason = e.reason(), "token refused");
+            ApiError::Unauthorized(e)
+        })
+    }
+}
+
+/// The caller's address: the peer, or — when the peer is a trusted proxy —
+/// the right-most untrusted address of `X-Forwarded-For`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await.ok().map(|c| c.0.ip());
+        let snapshot = state.snapshot.load();
+        let trusted = |ip: &IpAddr| match ip {
+            IpAddr::V4(v4) => snapshot.trusted_proxies.iter().any(|c| c.contains(*v4)),
+            IpAddr::V6(_) => false,
+        };
+        let Some(peer) = peer else { return Ok(ClientAddr(None)) };
+        if !trusted(&peer) {
+            return Ok(ClientAddr(Some(peer)));
+        }
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        let client = forwarded.iter().rev().map_while(|s| s.parse::<IpAddr>().ok()).find(|ip| !trusted(ip));
+        Ok(ClientAddr(Some(client.unwrap_or(peer))))
+    }
+}

@@ -1,0 +1,116 @@
+//! The HTTP transport: the router with its layers, and `serve`.
+//!
+//! Layers, outermost first: request id (set, then propagated), tracing span
+//! per request (Authorization marked sensitive), panic → 500, problem bodies,
+//! timeout, CORS, load shedding over a concurrency limit, body size limit.
+
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, Request, header};
+use axum::middleware;
+use axum::{BoxError, Router};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, Problem};
+pub use state::AppState;
+
+use crate::config::{CorsConfig, ServerConfig};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Limits and CORS for the router.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// Listener limits.
+    pub server: ServerConfig,
+    /// Browser origins.
+    pub cors: CorsConfig,
+}
+
+/// The complete application: every route, every layer.
+pub fn router(state: AppState, options: &HttpOptions) -> Router {
+    let api = Router::new()
+        .merge(routes::urls::router())
+        .merge(routes::cookies::router())
+        .merge(routes::verify::router())
+        .merge(routes::grants::router())
+        .merge(routes::meta::router())
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state);
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: BoxError| async { ApiError::Overloaded }))
+        .load_shed()
+        .concurrency_limit(options.server.max_concurrent_requests.max(1));
+    api.layer(DefaultBodyLimit::max(options.server.body_limit_bytes))
+        .layer(shed)
+        .layer(cors(&options.cors))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, options.server.request_timeout))
+        .layer(middleware::from_fn(error::problem_bodies))
+        .layer(CatchPanicLayer::new())
+        .layer(TraceLayer::new_for_http().make_span_with(span))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(drop_malformed_request_id))
+}
+
+/// One span per request, keyed on the route template (never the raw URI,
+/// whose query could hold a signed URL under verification).
+fn span<B>(request: &Request<B>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", method = %request.method(), route, request_id = id)
+}
+
+/// Accepts a caller's `x-request-id` only if it is short and plain; otherwise
+/// drops it so a fresh one is generated (no log injection through it).
+async fn drop_malformed_request_id(mut request: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    let ok = request.headers().get(REQUEST_ID).is_some_and(|v| {
+        let b = v.as_bytes();
+        (1..=128).contains(&b.len()) && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+    });
+    if !ok {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+fn cors(config: &CorsConfig) -> CorsLayer {
+    let origins: Vec<HeaderValue> = config.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    // An empty list allows no origin: browsers from elsewhere are refused.
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID])
+        .expose_headers([REQUEST_ID])
+        .allow_credentials(true)
+        .max_age(config.max_age.unwrap_or(Duration::from_secs(600)))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets
+/// in-flight requests finish. HTTP/1.1 and h2c are both accepted.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,51 @@
+//! `GET /v1/grants/me`: what the caller may sign, for frontends.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::auth::Caller;
+use crate::http::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/grants/me", get(my_grants))
+}
+
+#[derive(Debug, Serialize)]
+struct GrantView {
+    name: String,
+    distributions: Vec<String>,
+    allow: Vec<String>,
+    max_ttl_seconds: u64,
+    default_ttl_seconds: u64,
+    allow_wildcard_policy: bool,
+    allow_cookies: bool,
+    allow_ip_binding: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct MyGrants {
+    subject: Option<String>,
+    grants: Vec<GrantView>,
+}
+
+async fn my_grants(State(state): State<AppState>, caller: Caller) -> Json<MyGrants> {
+    let snapshot = state.snapshot.load();
+    let grants = snapshot
+        .grants
+        .for_caller(&caller)
+        .map(|g| GrantView {
+            name: g.name.clone(),
+            distributions: g.distributions.clone(),
+            allow: g.allow.clone(),
+            max_ttl_seconds: g.max_ttl.as_secs(),
+            default_ttl_seconds: g.default_ttl.as_secs(),
+            allow_wildcard_policy: g.allow_wildcard_policy,
+            allow_cookies: g.allow_cookies,
+            allow_ip_binding: g.allow_ip_binding,
+        })
+        .collect();
+    Json(MyGrants { subject: caller.subject.clone(), grants })
+}

@@ -1,0 +1,103 @@
+//! `POST /v1/signed-urls` and `POST /v1/signed-urls/batch`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::http::error::{ApiError, Problem};
+use crate::http::extract::{ApiJson, ClientAddr};
+use crate::http::state::AppState;
+use crate::service::{IssueError, Issuer, UrlAnswer, UrlRequest};
+
+/// Most items in one batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/signed-urls", post(sign_one)).route("/v1/signed-urls/batch", post(sign_batch))
+}
+
+async fn sign_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddr(client): ClientAddr,
+    ApiJson(req): ApiJson<UrlRequest>,
+) -> Result<Json<UrlAnswer>, ApiError> {
+    let snapshot = state.snapshot.load_full();
+    let plan = Issuer::new(&snapshot, &caller, state.clock.now(), client).plan_url(&req)?;
+    let answer = state.pool.run(move || plan.sign_url()).await??;
+    Ok(Json(answer))
+}
+
+/// Batch request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest {
+    items: Vec<UrlRequest>,
+}
+
+/// One result: the signed URL or a problem.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum BatchItem {
+    Ok(UrlAnswer),
+    Err { error: Problem },
+}
+
+#[derive(Debug, Serialize)]
+struct BatchResponse {
+    items: Vec<BatchItem>,
+}
+
+/// Plans every item (cheap), then signs the valid ones in one chunk per
+/// worker so a large batch uses every core. One bad item never fails the others.
+async fn sign_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ClientAddr(client): ClientAddr,
+    ApiJson(req): ApiJson<BatchRequest>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    if req.items.is_empty() || req.items.len() > MAX_BATCH {
+        return Err(ApiError::Invalid { code: "invalid_batch", detail: format!("a batch holds 1 to {MAX_BATCH} items") });
+    }
+    let snapshot = state.snapshot.load_full();
+    let issuer = Issuer::new(&snapshot, &caller, state.clock.now(), client);
+    let plans: Vec<_> = req.items.iter().map(|item| issuer.plan_url(item)).collect();
+    let plans = Arc::new(plans);
+    let workers = state.pool.workers().max(1);
+    let chunk = plans.len().div_ceil(workers);
+    let mut jobs = Vec::new();
+    for start in (0..plans.len()).step_by(chunk) {
+        let plans = Arc::clone(&plans);
+        let end = (start + chunk).min(plans.len());
+        let pool = Arc::clone(&state.pool);
+        jobs.push(tokio::spawn(async move {
+            pool.run(move || plans[start..end].iter().map(|p| p.as_ref().map_err(clone_err).and_then(|p| p.sign_url())).collect::<Vec<_>>())
+                .await
+        }));
+    }
+    let mut items = Vec::with_capacity(plans.len());
+    for job in jobs {
+        let results = job.await.map_err(|e| ApiError::Internal(e.to_string()))??;
+        items.extend(results.into_iter().map(|r| match r {
+            Ok(answer) => BatchItem::Ok(answer),
+            Err(e) => BatchItem::Err { error: ApiError::from(e).problem() },
+        }));
+    }
+    Ok(Json(BatchResponse { items }))
+}
+
+/// Planning errors are re-created per item (errors are not `Clone` because
+/// they may carry a key error).
+fn clone_err(e: &IssueError) -> IssueError {
+    match e {
+        IssueError::Invalid { code, detail } => IssueError::Invalid { code, detail: detail.clone() },
+        IssueError::Denied(d) => IssueError::Denied(d.clone()),
+        IssueError::Overloaded => IssueError::Overloaded,
+        other => IssueError::Internal(other.to_string()),
+    }
+}

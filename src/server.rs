@@ -1,0 +1,119 @@
+//! Start-up and shutdown: load and check everything once, then serve until
+//! SIGTERM/Ctrl-C, draining in-flight requests within the grace period.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::auth::{Authenticator, JwksFetcher, KeySet};
+use crate::config::{Config, ConfigError};
+use crate::http::{self, AppState, HttpOptions};
+use crate::service::{SigningPool, Snapshot, SystemClock};
+
+/// Why the service could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Configuration or key problems (one line each).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The listener could not be bound or failed.
+    #[error("listen on {addr}: {source}")]
+    Io {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Loads keys and JWT keys from `config` into a ready-to-serve state. Fails
+/// with every problem at once; starts the JWKS refresher when configured.
+pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
+    let snapshot = Snapshot::load(config)?;
+    for warning in &snapshot.warnings {
+        tracing::warn!("{warning}");
+    }
+    let keys = KeySet::from_files(&config.auth)
+        .map_err(|errors| ConfigError { problems: errors.iter().map(|e| format!("auth: {e}")).collect() })?;
+    let auth = Authenticator::new(&config.auth, keys.clone());
+    let pool = SigningPool::new(config.signing.workers, config.signing.queue_depth);
+    let mut state = AppState::new(snapshot, auth, pool, Arc::new(SystemClock));
+    if let Some(url) = &config.auth.jwks_url {
+        let fetcher = Arc::new(JwksFetcher::new(url.clone(), keys, state.auth.keys()));
+        match fetcher.refresh().await {
+            Ok(n) => tracing::info!(keys = n, "JWKS loaded"),
+            Err(e) => tracing::error!(error = %e, "JWKS could not be loaded; not ready until it is"),
+        }
+        tokio::spawn(Arc::clone(&fetcher).run(config.auth.jwks_refresh));
+        state.jwks = Some(fetcher);
+    }
+    Ok(state)
+}
+
+/// Serves `state` on `listen` (or the configured address) until a signal.
+pub async fn run(state: AppState, options: HttpOptions, listen: Option<SocketAddr>) -> Result<(), RunError> {
+    let addr = listen.unwrap_or(options.server.listen);
+    let listener = TcpListener::bind(addr).await.map_err(|source| RunError::Io { addr, source })?;
+    let local = listener.local_addr().map_err(|source| RunError::Io { addr, source })?;
+    tracing::info!(%local, "cfsign listening");
+    serve_until_signal(listener, state, options).await.map_err(|source| RunError::Io { addr: local, source })
+}
+
+/// Serves on an already bound listener until SIGTERM/Ctrl-C, then drains.
+pub async fn serve_until_signal(listener: TcpListener, state: AppState, options: HttpOptions) -> std::io::Result<()> {
+    let grace = options.server.shutdown_grace;
+    let router = http::router(state.clone(), &options);
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let draining = Arc::clone(&state.draining);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        draining.store(true, Ordering::Relaxed);
+        tracing::info!(grace_seconds = grace.as_secs(), "shutdown requested; draining in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+    let mut graceful_rx = stop_rx.clone();
+    let server = http::serve(listener, router, async move {
+        let _ = graceful_rx.wait_for(|stop| *stop).await;
+    });
+    let deadline = async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!("grace period over; abandoning remaining requests");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Options for the router taken from the configuration.
+pub fn http_options(config: &Config) -> HttpOptions {
+    HttpOptions { server: config.server.clone(), cors: config.cors.clone() }
+}

@@ -1,0 +1,139 @@
+//! Checks on caller-supplied paths, patterns and query parameters. Anything
+//! a browser, CloudFront or S3 could rewrite after signing (dot segments,
+//! encoded separators, control characters) is refused rather than normalised.
+
+use std::collections::BTreeMap;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::error::IssueError;
+use crate::signing::resource::RESERVED_PARAMS;
+
+/// Query components keep RFC 3986 unreserved characters only.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Escapes that decode to something dangerous in a path: `.`, `/`, `\`, `%`
+/// (double encoding) and control characters.
+fn dangerous_escape(hex: &str) -> bool {
+    let lower = hex.to_ascii_lowercase();
+    matches!(lower.as_str(), "2e" | "2f" | "5c" | "25" | "7f") || lower.starts_with('0') || lower.starts_with('1')
+}
+
+fn bad(detail: impl Into<String>) -> IssueError {
+    IssueError::invalid("invalid_path", detail)
+}
+
+/// Checks an already percent-encoded path (`/uploads/My%20File.pdf`).
+/// `allow_star` lets `*` through (for policy patterns).
+pub fn check_path(path: &str, allow_star: bool) -> Result<(), IssueError> {
+    if !path.starts_with('/') {
+        return Err(bad("path must start with '/'"));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()+,;=:@%/".contains(c) || (allow_star && c == '*');
+    if let Some(c) = path.chars().find(|c| !allowed(*c)) {
+        let what = match c {
+            '*' => "wildcards are only allowed in policy_resource (and need the wildcard grant)".to_owned(),
+            '?' | '#' => "put query parameters in \"query\"; fragments are never sent".to_owned(),
+            c => format!("character {c:?} must be percent-encoded (or use \"key\" to have it encoded)"),
+        };
+        return Err(bad(format!("invalid path: {what}")));
+    }
+    check_escapes(path)?;
+    for segment in path[1..].split('/') {
+        if segment == "." || segment == ".." {
+            return Err(bad("path must not contain '.' or '..' segments"));
+        }
+        if segment.is_empty() && !path.ends_with('/') {
+            return Err(bad("path must not contain empty segments ('//')"));
+        }
+    }
+    Ok(())
+}
+
+fn check_escapes(path: &str) -> Result<(), IssueError> {
+    let bytes = path.as_bytes();
+    for (i, _) in path.match_indices('%') {
+        let hex = path.get(i + 1..i + 3).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let Some(hex) = hex else {
+            return Err(bad("'%' must start a valid escape like %20"));
+        };
+        if dangerous_escape(hex) {
+            return Err(bad(format!("escape %{hex} is not allowed in a path (encoded dot, slash, backslash, percent or control character)")));
+        }
+        debug_assert!(bytes.len() >= i + 3);
+    }
+    Ok(())
+}
+
+/// Whether `path` lies under `prefix` (`/uploads` covers `/uploads/...`).
+pub fn under_prefix(path: &str, prefix: Option<&str>) -> bool {
+    prefix.is_none_or(|p| path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/')))
+}
+
+/// Encodes query parameters (`name=value&...`, names sorted), refusing the
+/// names CloudFront reserves for itself.
+pub fn encode_query(query: &BTreeMap<String, String>) -> Result<Option<String>, IssueError> {
+    if query.is_empty() {
+        return Ok(None);
+    }
+    let mut out = String::new();
+    for (name, value) in query {
+        if name.is_empty() {
+            return Err(IssueError::invalid("invalid_query", "query parameter names must not be empty"));
+        }
+        if RESERVED_PARAMS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            return Err(IssueError::invalid("reserved_query_parameter", format!("query parameter {name:?} is reserved by CloudFront")));
+        }
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.extend(utf8_percent_encode(name, QUERY));
+        out.push('=');
+        out.extend(utf8_percent_encode(value, QUERY));
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_normal_paths() {
+        for p in ["/uploads/report.pdf", "/a/My%20File.pdf", "/videos/", "/caf%C3%A9.jpg", "/a(b)c/it's"] {
+            assert!(check_path(p, false).is_ok(), "{p}");
+        }
+        assert!(check_path("/videos/abc/*", true).is_ok());
+    }
+
+    #[test]
+    fn refuses_traversal_and_smuggling() {
+        for p in [
+            "uploads/a", "/uploads/../secret", "/uploads/./a", "/uploads/%2e%2e/secret", "/uploads/%2E./x",
+            "/uploads%2Fsecret", "/uploads\\..\\x", "/uploads/%5c", "/a%252e", "/a%00", "/a%1f", "/a\u{0}",
+            "/a b", "/a?Expires=1", "/a#x", "/a*", "/a//b", "/a%zz", "/a%", "/caf\u{e9}", "/\u{ff0e}\u{ff0e}/x",
+        ] {
+            assert!(check_path(p, false).is_err(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn prefixes() {
+        assert!(under_prefix("/uploads/a", Some("/uploads")));
+        assert!(!under_prefix("/uploadsX/a", Some("/uploads")));
+        assert!(!under_prefix("/uploads", Some("/uploads")));
+        assert!(under_prefix("/x", None));
+    }
+
+    #[test]
+    fn query_encoding() {
+        let mut q = BTreeMap::new();
+        q.insert("response-content-disposition".to_owned(), "attachment; filename=\"r.pdf\"".to_owned());
+        assert_eq!(
+            encode_query(&q).unwrap().unwrap(),
+            "response-content-disposition=attachment%3B%20filename%3D%22r.pdf%22"
+        );
+        q.insert("expires".to_owned(), "1".to_owned());
+        assert!(encode_query(&q).is_err());
+    }
+}
