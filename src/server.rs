@@ -42,7 +42,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
     let pool = SigningPool::new(config.signing.workers, config.signing.queue_depth);
     let mut state = AppState::new(snapshot, auth, pool, Arc::new(SystemClock));
     if let Some(url) = &config.auth.jwks_url {
-        let fetcher = Arc::new(JwksFetcher::new(url.clone(), keys, state.auth.keys()));
+        let fetcher = Arc::new(JwksFetcher::new(url.clone(), keys, state.auth.keys(), config.auth.jwks_min_refetch));
         match fetcher.refresh().await {
             Ok(n) => tracing::info!(keys = n, "JWKS loaded"),
             Err(e) => tracing::error!(error = %e, "JWKS could not be loaded; not ready until it is"),

@@ -1,6 +1,6 @@
 //! A JWKS URL, fetched at start and refreshed in the background. The last
 //! good key set is kept when a refresh fails; an unknown `kid` triggers an
-//! early refresh, at most once per [`MIN_REFETCH`].
+//! early refresh, at most once per `jwks_min_refetch` (30 s by default).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -10,9 +10,6 @@ use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 
 use super::keyset::KeySet;
-
-/// Shortest time between two refetches caused by unknown `kid`s.
-pub const MIN_REFETCH: Duration = Duration::from_secs(30);
 
 /// Timeout of one JWKS request.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,6 +24,7 @@ pub struct JwksFetcher {
     base: KeySet,
     target: Arc<ArcSwap<KeySet>>,
     client: reqwest::Client,
+    min_refetch: Duration,
     /// Epoch seconds of the last successful fetch (0 = never).
     last_success: AtomicI64,
     /// Epoch seconds of the last attempt, for rate-limiting early refetches.
@@ -36,7 +34,7 @@ pub struct JwksFetcher {
 
 impl JwksFetcher {
     /// A fetcher that writes `base` + the URL's keys into `target`.
-    pub fn new(url: String, base: KeySet, target: Arc<ArcSwap<KeySet>>) -> Self {
+    pub fn new(url: String, base: KeySet, target: Arc<ArcSwap<KeySet>>, min_refetch: Duration) -> Self {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -47,6 +45,7 @@ impl JwksFetcher {
             base,
             target,
             client,
+            min_refetch,
             last_success: AtomicI64::new(0),
             last_attempt: AtomicI64::new(0),
             wake: Notify::new(),
@@ -93,7 +92,7 @@ impl JwksFetcher {
     /// Asks for an early refresh (an unknown `kid` was seen); rate-limited.
     pub fn request_refresh(&self) {
         let since = now() - self.last_attempt.load(Ordering::Relaxed);
-        if since >= MIN_REFETCH.as_secs() as i64 {
+        if since >= self.min_refetch.as_secs() as i64 {
             self.wake.notify_one();
         }
     }

@@ -108,6 +108,9 @@ pub struct AuthConfig {
     /// How often the JWKS URL is refreshed.
     #[serde(default = "default_jwks_refresh", with = "humantime_serde")]
     pub jwks_refresh: Duration,
+    /// Shortest time between two early refetches caused by an unknown `kid`.
+    #[serde(default = "default_jwks_min_refetch", with = "humantime_serde")]
+    pub jwks_min_refetch: Duration,
     /// Claim holding the caller's groups (string or array), for grants.
     #[serde(default = "default_group_claim")]
     pub group_claim: String,
@@ -119,6 +122,10 @@ fn default_leeway() -> u64 {
 
 fn default_jwks_refresh() -> Duration {
     Duration::from_secs(300)
+}
+
+fn default_jwks_min_refetch() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_group_claim() -> String {
