@@ -86,8 +86,14 @@ impl DevSession {
         let now = clock.now();
         let pool = SigningPool::new(config.signing.workers, config.signing.queue_depth);
         let state = AppState::new(snapshot, auth, pool, clock);
-        let mut session =
-            Self { state, options: http_options(&config), token: Zeroizing::new(String::new()), public_key_pem, config, secret };
+        let mut session = Self {
+            state,
+            options: http_options(&config),
+            token: Zeroizing::new(String::new()),
+            public_key_pem,
+            config,
+            secret,
+        };
         session.token = session.mint("dev", now, DEV_TOKEN_TTL)?;
         Ok(session)
     }

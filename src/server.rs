@@ -36,13 +36,19 @@ pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
     for warning in &snapshot.warnings {
         tracing::warn!("{warning}");
     }
-    let keys = KeySet::from_files(&config.auth)
-        .map_err(|errors| ConfigError { problems: errors.iter().map(|e| format!("auth: {e}")).collect() })?;
+    let keys = KeySet::from_files(&config.auth).map_err(|errors| ConfigError {
+        problems: errors.iter().map(|e| format!("auth: {e}")).collect(),
+    })?;
     let auth = Authenticator::new(&config.auth, keys.clone());
     let pool = SigningPool::new(config.signing.workers, config.signing.queue_depth);
     let mut state = AppState::new(snapshot, auth, pool, Arc::new(SystemClock));
     if let Some(url) = &config.auth.jwks_url {
-        let fetcher = Arc::new(JwksFetcher::new(url.clone(), keys, state.auth.keys(), config.auth.jwks_min_refetch));
+        let fetcher = Arc::new(JwksFetcher::new(
+            url.clone(),
+            keys,
+            state.auth.keys(),
+            config.auth.jwks_min_refetch,
+        ));
         match fetcher.refresh().await {
             Ok(n) => tracing::info!(keys = n, "JWKS loaded"),
             Err(e) => tracing::error!(error = %e, "JWKS could not be loaded; not ready until it is"),
@@ -56,10 +62,14 @@ pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
 /// Serves `state` on `listen` (or the configured address) until a signal.
 pub async fn run(state: AppState, options: HttpOptions, listen: Option<SocketAddr>) -> Result<(), RunError> {
     let addr = listen.unwrap_or(options.server.listen);
-    let listener = TcpListener::bind(addr).await.map_err(|source| RunError::Io { addr, source })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Io { addr, source })?;
     let local = listener.local_addr().map_err(|source| RunError::Io { addr, source })?;
     tracing::info!(%local, "cfsign listening");
-    serve_until_signal(listener, state, options).await.map_err(|source| RunError::Io { addr: local, source })
+    serve_until_signal(listener, state, options)
+        .await
+        .map_err(|source| RunError::Io { addr: local, source })
 }
 
 /// Serves on an already bound listener until SIGTERM/Ctrl-C, then drains.
@@ -71,7 +81,10 @@ pub async fn serve_until_signal(listener: TcpListener, state: AppState, options:
     tokio::spawn(async move {
         shutdown_signal().await;
         draining.store(true, Ordering::Relaxed);
-        tracing::info!(grace_seconds = grace.as_secs(), "shutdown requested; draining in-flight requests");
+        tracing::info!(
+            grace_seconds = grace.as_secs(),
+            "shutdown requested; draining in-flight requests"
+        );
         let _ = stop_tx.send(true);
     });
     let mut graceful_rx = stop_rx.clone();
@@ -115,5 +128,55 @@ pub async fn shutdown_signal() {
 
 /// Options for the router taken from the configuration.
 pub fn http_options(config: &Config) -> HttpOptions {
-    HttpOptions { server: config.server.clone(), cors: config.cors.clone() }
+    HttpOptions {
+        server: config.server.clone(),
+        cors: config.cors.clone(),
+    }
+}
+
+/// Re-reads `path` and swaps in the new distributions, keys, grants and
+/// file-based JWT keys at once. On any problem the running set is kept.
+/// Listener, limits and token rules (issuers, audiences, algorithms) need a restart.
+pub fn reload(state: &AppState, path: &std::path::Path) -> Result<(), ConfigError> {
+    let config = crate::config::load(path)?;
+    let snapshot = Snapshot::load(&config)?;
+    let keys = KeySet::from_files(&config.auth).map_err(|errors| ConfigError {
+        problems: errors.iter().map(|e| format!("auth: {e}")).collect(),
+    })?;
+    for warning in &snapshot.warnings {
+        tracing::warn!("{warning}");
+    }
+    let active: Vec<String> = snapshot
+        .distributions
+        .values()
+        .map(|d| format!("{}={}", d.name, d.active.id))
+        .collect();
+    state.snapshot.store(Arc::new(snapshot));
+    if state.jwks.is_none() {
+        state.auth.keys().store(Arc::new(keys));
+    }
+    tracing::info!(active_keys = ?active, "configuration reloaded");
+    Ok(())
+}
+
+/// Reloads on every SIGHUP (Unix); failures are logged and counted.
+pub fn spawn_reload_on_sighup(state: AppState, path: std::path::PathBuf) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP handler unavailable: reload needs a restart");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match reload(&state, &path) {
+                Ok(()) => crate::metrics::reload(true),
+                Err(e) => {
+                    crate::metrics::reload(false);
+                    for problem in &e.problems {
+                        tracing::error!(problem = %problem, "reload refused; still serving the previous configuration");
+                    }
+                }
+            }
+        }
+    });
 }

@@ -29,7 +29,12 @@ pub fn init(format: LogFormat) {
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
     let _ = if json {
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
     } else {
         builder.try_init()
     };

@@ -13,17 +13,33 @@ fn public(name: &str) -> PublicKey {
 
 fn valid_now(url: &str, kpid: &str, key: &str) -> bool {
     let pk = public(key);
-    let v = verify_url(url, &(kpid, &pk), RequestContext { at: now(), client_ip: None });
+    let v = verify_url(
+        url,
+        &(kpid, &pk),
+        RequestContext {
+            at: now(),
+            client_ip: None,
+        },
+    );
     v.failure.is_none()
 }
 
 #[tokio::test]
 async fn mailer_gets_a_seven_day_canned_url_for_an_object_key() {
     let app = TestApp::new().await;
-    let r = app.post("/v1/signed-urls", Some(&app.mailer()), json!({ "key": "uploads/cost report 2024.pdf", "ttl_seconds": 604800 })).await;
+    let r = app
+        .post(
+            "/v1/signed-urls",
+            Some(&app.mailer()),
+            json!({ "key": "uploads/cost report 2024.pdf", "ttl_seconds": 604800 }),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.json);
     let url = r.json["url"].as_str().unwrap();
-    assert!(url.starts_with("https://cdn.example.com/uploads/cost%20report%202024.pdf?Expires="), "{url}");
+    assert!(
+        url.starts_with("https://cdn.example.com/uploads/cost%20report%202024.pdf?Expires="),
+        "{url}"
+    );
     assert_eq!(r.json["policy_type"], "canned");
     assert_eq!(r.json["key_pair_id"], "K2JCJMDEHXQW5F");
     assert_eq!(r.json["hash_algorithm"], "SHA1");
@@ -36,7 +52,13 @@ async fn mailer_gets_a_seven_day_canned_url_for_an_object_key() {
 #[tokio::test]
 async fn default_ttl_comes_from_the_grant() {
     let app = TestApp::new().await;
-    let r = app.post("/v1/signed-urls", Some(&app.mailer()), json!({ "path": "/uploads/a.pdf" })).await;
+    let r = app
+        .post(
+            "/v1/signed-urls",
+            Some(&app.mailer()),
+            json!({ "path": "/uploads/a.pdf" }),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert!((r.json["expires"].as_i64().unwrap() - now() - 3600).abs() <= 2);
 }
@@ -51,8 +73,13 @@ async fn query_parameters_are_signed_and_a_wildcard_policy_resource_makes_custom
     let r = app.post("/v1/signed-urls", Some(&app.player()), body).await;
     assert_eq!(r.status, 200, "{}", r.json);
     let url = r.json["url"].as_str().unwrap();
-    assert!(url.starts_with("https://d111111abcdef8.cloudfront.net/hls/abc/index.m3u8?response-content-disposition=inline&Policy="));
-    assert!(url.ends_with("&Key-Pair-Id=KECDSA00000001&Hash-Algorithm=SHA256"), "{url}");
+    assert!(url.starts_with(
+        "https://d111111abcdef8.cloudfront.net/hls/abc/index.m3u8?response-content-disposition=inline&Policy="
+    ));
+    assert!(
+        url.ends_with("&Key-Pair-Id=KECDSA00000001&Hash-Algorithm=SHA256"),
+        "{url}"
+    );
     assert_eq!(r.json["policy_type"], "custom");
     assert!(valid_now(url, "KECDSA00000001", "ec-p256.pub.pem"));
     // The same policy also covers a sibling segment.
@@ -69,33 +96,83 @@ async fn ip_binding_to_the_client_through_a_trusted_proxy() {
     assert_eq!(r.status, 200, "{}", r.json);
     let url = r.json["url"].as_str().unwrap();
     let pk = public("ec-p256.pub.pem");
-    let at = |ip: &str| verify_url(url, &("KECDSA00000001", &pk), RequestContext { at: now(), client_ip: Some(ip.parse().unwrap()) });
+    let at = |ip: &str| {
+        verify_url(
+            url,
+            &("KECDSA00000001", &pk),
+            RequestContext {
+                at: now(),
+                client_ip: Some(ip.parse().unwrap()),
+            },
+        )
+    };
     assert!(at("203.0.113.9").failure.is_none());
-    assert_eq!(at("198.51.100.1").failure.unwrap().code, cfsign::signing::FailureCode::IpMismatch);
+    assert_eq!(
+        at("198.51.100.1").failure.unwrap().code,
+        cfsign::signing::FailureCode::IpMismatch
+    );
     // An explicit IPv6 range is refused.
-    let r = app.post("/v1/signed-urls", Some(&app.player()), json!({ "distribution": "videos", "path": "/hls/a.ts", "ip_address": "2001:db8::/32" })).await;
+    let r = app
+        .post(
+            "/v1/signed-urls",
+            Some(&app.player()),
+            json!({ "distribution": "videos", "path": "/hls/a.ts", "ip_address": "2001:db8::/32" }),
+        )
+        .await;
     assert!(r.problem(422, "invalid_ip_address").contains("IPv6"));
 }
 
 #[tokio::test]
 async fn signed_cookies_come_in_the_body_and_as_set_cookie_headers() {
     let app = TestApp::new().await;
-    let r = app.post("/v1/signed-cookies", Some(&app.player()), json!({ "distribution": "videos", "resource": "/hls/abc/*", "ttl_seconds": 3600 })).await;
+    let r = app
+        .post(
+            "/v1/signed-cookies",
+            Some(&app.player()),
+            json!({ "distribution": "videos", "resource": "/hls/abc/*", "ttl_seconds": 3600 }),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.json);
     let cookies = r.json["cookies"].as_object().unwrap();
     // serde_json::Value sorts keys: check the order in the raw body instead.
     let raw = String::from_utf8(r.raw.clone()).unwrap();
-    let order = ["CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id", "CloudFront-Hash-Algorithm"];
+    let order = [
+        "CloudFront-Policy",
+        "CloudFront-Signature",
+        "CloudFront-Key-Pair-Id",
+        "CloudFront-Hash-Algorithm",
+    ];
     let positions: Vec<usize> = order.iter().map(|n| raw.find(&format!("\"{n}\":")).unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{raw}");
     assert_eq!(cookies.len(), 4);
-    let headers: Vec<&str> = r.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    let headers: Vec<&str> = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
     assert_eq!(headers.len(), 4);
-    assert!(headers.iter().all(|h| h.ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax")), "{headers:?}");
+    assert!(
+        headers
+            .iter()
+            .all(|h| h.ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax")),
+        "{headers:?}"
+    );
     assert_eq!(r.json["set_cookie"].as_array().unwrap().len(), 4);
-    let pairs: Vec<(String, String)> = cookies.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
+    let pairs: Vec<(String, String)> = cookies
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
     let pk = public("ec-p256.pub.pem");
-    let v = verify_cookies("https://d111111abcdef8.cloudfront.net/hls/abc/seg9.ts", &pairs, &("KECDSA00000001", &pk), RequestContext { at: now(), client_ip: None });
+    let v = verify_cookies(
+        "https://d111111abcdef8.cloudfront.net/hls/abc/seg9.ts",
+        &pairs,
+        &("KECDSA00000001", &pk),
+        RequestContext {
+            at: now(),
+            client_ip: None,
+        },
+    );
     assert!(v.failure.is_none(), "{:?}", v.failure);
 }
 
@@ -116,12 +193,21 @@ allow_cookies = true
     .await;
     drop(app);
     let token = app_with_cookies.token(json!({ "sub": "web-reports" }));
-    let r = app_with_cookies.post("/v1/signed-cookies", Some(&token), json!({ "resource": "uploads/a.pdf" })).await;
+    let r = app_with_cookies
+        .post(
+            "/v1/signed-cookies",
+            Some(&token),
+            json!({ "resource": "uploads/a.pdf" }),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.json["policy_type"], "canned");
     let first = r.headers.get("set-cookie").unwrap().to_str().unwrap();
     assert!(first.starts_with("CloudFront-Expires="));
-    assert!(first.contains("; Domain=example.com; Path=/; Secure; HttpOnly; SameSite=Lax"), "{first}");
+    assert!(
+        first.contains("; Domain=example.com; Path=/; Secure; HttpOnly; SameSite=Lax"),
+        "{first}"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +216,9 @@ async fn batch_signs_each_item_and_reports_errors_in_place() {
     let mut items: Vec<_> = (0..50).map(|i| json!({ "key": format!("uploads/r{i}.pdf") })).collect();
     items.insert(3, json!({ "key": "secret/x.pdf" }));
     items.insert(7, json!({ "path": "/uploads/../etc/passwd" }));
-    let r = app.post("/v1/signed-urls/batch", Some(&app.mailer()), json!({ "items": items })).await;
+    let r = app
+        .post("/v1/signed-urls/batch", Some(&app.mailer()), json!({ "items": items }))
+        .await;
     assert_eq!(r.status, 200, "{}", r.json);
     let out = r.json["items"].as_array().unwrap();
     assert_eq!(out.len(), 52);
@@ -138,30 +226,57 @@ async fn batch_signs_each_item_and_reports_errors_in_place() {
     assert_eq!(out[7]["error"]["status"], 422);
     assert!(out[0]["url"].as_str().unwrap().contains("/uploads/r0.pdf?Expires="));
     assert!(out[51]["url"].as_str().unwrap().contains("/uploads/r49.pdf?Expires="));
-    let r = app.post("/v1/signed-urls/batch", Some(&app.mailer()), json!({ "items": [] })).await;
+    let r = app
+        .post("/v1/signed-urls/batch", Some(&app.mailer()), json!({ "items": [] }))
+        .await;
     r.problem(422, "invalid_batch");
     let too_many: Vec<_> = (0..1001).map(|_| json!({ "key": "uploads/a" })).collect();
-    let r = app.post("/v1/signed-urls/batch", Some(&app.mailer()), json!({ "items": too_many })).await;
+    let r = app
+        .post(
+            "/v1/signed-urls/batch",
+            Some(&app.mailer()),
+            json!({ "items": too_many }),
+        )
+        .await;
     assert!(r.status == 422 || r.status == 413, "{}", r.status);
 }
 
 #[tokio::test]
 async fn verify_explains_failures() {
     let app = TestApp::new().await;
-    let r = app.post("/v1/signed-urls", Some(&app.mailer()), json!({ "key": "uploads/a.pdf", "ttl_seconds": 60 })).await;
+    let r = app
+        .post(
+            "/v1/signed-urls",
+            Some(&app.mailer()),
+            json!({ "key": "uploads/a.pdf", "ttl_seconds": 60 }),
+        )
+        .await;
     let url = r.json["url"].as_str().unwrap().to_owned();
     let ok = app.post("/v1/verify", Some(&app.mailer()), json!({ "url": url })).await;
     assert_eq!(ok.status, 200);
     assert_eq!(ok.json["valid"], true);
-    assert_eq!(ok.json["policy"]["Statement"][0]["Resource"], "https://cdn.example.com/uploads/a.pdf");
-    let later = app.post("/v1/verify", Some(&app.mailer()), json!({ "url": url, "at": "2300-01-01T00:00:00Z" })).await;
+    assert_eq!(
+        ok.json["policy"]["Statement"][0]["Resource"],
+        "https://cdn.example.com/uploads/a.pdf"
+    );
+    let later = app
+        .post(
+            "/v1/verify",
+            Some(&app.mailer()),
+            json!({ "url": url, "at": "2300-01-01T00:00:00Z" }),
+        )
+        .await;
     assert_eq!(later.json["valid"], false);
     assert_eq!(later.json["reason"], "expired");
     let tampered = url.replace("a.pdf", "b.pdf");
-    let bad = app.post("/v1/verify", Some(&app.mailer()), json!({ "url": tampered })).await;
+    let bad = app
+        .post("/v1/verify", Some(&app.mailer()), json!({ "url": tampered }))
+        .await;
     assert_eq!(bad.json["reason"], "bad_signature");
     let unknown = url.replace("K2JCJMDEHXQW5F", "KUNKNOWN");
-    let bad = app.post("/v1/verify", Some(&app.mailer()), json!({ "url": unknown })).await;
+    let bad = app
+        .post("/v1/verify", Some(&app.mailer()), json!({ "url": unknown }))
+        .await;
     assert_eq!(bad.json["reason"], "unknown_key_pair_id");
 }
 
@@ -174,7 +289,9 @@ async fn grants_me_lists_only_the_callers_grants() {
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0]["name"], "player");
     assert_eq!(grants[0]["max_ttl_seconds"], 21600);
-    let r = app.get("/v1/grants/me", Some(&app.token(json!({ "sub": "nobody" })))).await;
+    let r = app
+        .get("/v1/grants/me", Some(&app.token(json!({ "sub": "nobody" }))))
+        .await;
     assert_eq!(r.json["grants"].as_array().unwrap().len(), 0);
 }
 
@@ -197,20 +314,54 @@ async fn forbidden_cases() {
     let app = TestApp::new().await;
     let cases = [
         (app.mailer(), json!({ "key": "secret/a.pdf" }), "outside"),
-        (app.mailer(), json!({ "key": "uploads/a.pdf", "ttl_seconds": 604801 }), "exceeds"),
-        (app.mailer(), json!({ "key": "uploads/a.pdf", "distribution": "videos" }), "distribution"),
-        (app.mailer(), json!({ "key": "uploads/a.pdf", "distribution": "nope" }), "distribution"),
-        (app.mailer(), json!({ "path": "/uploads/a.pdf", "policy_resource": "/uploads/*" }), "wildcard"),
-        (app.mailer(), json!({ "key": "uploads/a.pdf", "ip_address": "192.0.2.1" }), "IP"),
-        (app.player(), json!({ "distribution": "videos", "path": "/hls/a", "policy_resource": "/*" }), "outside"),
-        (app.token(json!({ "sub": "stranger" })), json!({ "key": "uploads/a.pdf" }), "no grant"),
+        (
+            app.mailer(),
+            json!({ "key": "uploads/a.pdf", "ttl_seconds": 604801 }),
+            "exceeds",
+        ),
+        (
+            app.mailer(),
+            json!({ "key": "uploads/a.pdf", "distribution": "videos" }),
+            "distribution",
+        ),
+        (
+            app.mailer(),
+            json!({ "key": "uploads/a.pdf", "distribution": "nope" }),
+            "distribution",
+        ),
+        (
+            app.mailer(),
+            json!({ "path": "/uploads/a.pdf", "policy_resource": "/uploads/*" }),
+            "wildcard",
+        ),
+        (
+            app.mailer(),
+            json!({ "key": "uploads/a.pdf", "ip_address": "192.0.2.1" }),
+            "IP",
+        ),
+        (
+            app.player(),
+            json!({ "distribution": "videos", "path": "/hls/a", "policy_resource": "/*" }),
+            "outside",
+        ),
+        (
+            app.token(json!({ "sub": "stranger" })),
+            json!({ "key": "uploads/a.pdf" }),
+            "no grant",
+        ),
     ];
     for (token, body, phrase) in cases {
         let r = app.post("/v1/signed-urls", Some(&token), body.clone()).await;
         let detail = r.problem(403, "forbidden");
         assert!(detail.contains(phrase), "{body}: {detail}");
     }
-    let r = app.post("/v1/signed-cookies", Some(&app.mailer()), json!({ "resource": "uploads/a.pdf" })).await;
+    let r = app
+        .post(
+            "/v1/signed-cookies",
+            Some(&app.mailer()),
+            json!({ "resource": "uploads/a.pdf" }),
+        )
+        .await;
     assert!(r.problem(403, "forbidden").contains("cookies"));
 }
 
@@ -225,12 +376,24 @@ async fn invalid_requests_are_422_with_a_reason() {
         (json!({ "key": "uploads/a", "ttl_seconds": -5 }), "invalid_request"),
         (json!({ "key": "uploads/a", "ttl_seconds": 1.5 }), "invalid_request"),
         (json!({ "key": "uploads/a", "ttl_seconds": "60" }), "invalid_request"),
-        (json!({ "key": "uploads/a", "ttl_seconds": 18446744073709551615u64 }), "invalid_times"),
+        (
+            json!({ "key": "uploads/a", "ttl_seconds": 18446744073709551615u64 }),
+            "invalid_times",
+        ),
         (json!({ "key": "uploads/a", "ttl_seconds": 0 }), "invalid_times"),
-        (json!({ "key": "uploads/a", "expires_at": "2001-01-01T00:00:00Z" }), "invalid_times"),
+        (
+            json!({ "key": "uploads/a", "expires_at": "2001-01-01T00:00:00Z" }),
+            "invalid_times",
+        ),
         (json!({ "key": "uploads/a", "expires_at": "tomorrow" }), "invalid_times"),
-        (json!({ "key": "uploads/a", "ttl_seconds": 60, "expires_at": "2100-01-01T00:00:00Z" }), "invalid_times"),
-        (json!({ "key": "uploads/a", "ttl_seconds": 60, "not_before": "2100-01-01T00:00:00Z" }), "invalid_times"),
+        (
+            json!({ "key": "uploads/a", "ttl_seconds": 60, "expires_at": "2100-01-01T00:00:00Z" }),
+            "invalid_times",
+        ),
+        (
+            json!({ "key": "uploads/a", "ttl_seconds": 60, "not_before": "2100-01-01T00:00:00Z" }),
+            "invalid_times",
+        ),
         (json!({ "path": "/uploads/../secret" }), "invalid_path"),
         (json!({ "path": "/uploads/%2e%2e/secret" }), "invalid_path"),
         (json!({ "path": "/uploads/a\u{1}b" }), "invalid_path"),
@@ -239,9 +402,18 @@ async fn invalid_requests_are_422_with_a_reason() {
         (json!({ "key": "uploads/../a" }), "invalid_key"),
         (json!({ "key": "uploads/a", "path": "/uploads/a" }), "invalid_request"),
         (json!({}), "invalid_request"),
-        (json!({ "key": "uploads/a", "query": { "Signature": "x" } }), "reserved_query_parameter"),
-        (json!({ "key": "uploads/a", "hash_algorithm": "MD5" }), "invalid_request"),
-        (json!({ "key": "uploads/a", "ip_address": "10.0.0.0/33" }), "invalid_ip_address"),
+        (
+            json!({ "key": "uploads/a", "query": { "Signature": "x" } }),
+            "reserved_query_parameter",
+        ),
+        (
+            json!({ "key": "uploads/a", "hash_algorithm": "MD5" }),
+            "invalid_request",
+        ),
+        (
+            json!({ "key": "uploads/a", "ip_address": "10.0.0.0/33" }),
+            "invalid_ip_address",
+        ),
     ];
     for (body, code) in cases {
         let r = app.post("/v1/signed-urls", Some(&token), body.clone()).await;
@@ -254,29 +426,65 @@ async fn invalid_requests_are_422_with_a_reason() {
 async fn transport_errors_are_problems_too() {
     let app = TestApp::new().await;
     let token = app.mailer();
-    let r = app.request(Method::POST, "/v1/signed-urls", Some(&token), Some("{not json".into()), &[]).await;
+    let r = app
+        .request(
+            Method::POST,
+            "/v1/signed-urls",
+            Some(&token),
+            Some("{not json".into()),
+            &[],
+        )
+        .await;
     r.problem(400, "malformed_json");
     let big = format!("{{\"key\":\"uploads/{}\"}}", "a".repeat(70 * 1024));
-    let r = app.request(Method::POST, "/v1/signed-urls", Some(&token), Some(big), &[]).await;
+    let r = app
+        .request(Method::POST, "/v1/signed-urls", Some(&token), Some(big), &[])
+        .await;
     r.problem(413, "payload_too_large");
-    let r = app.request(Method::POST, "/v1/signed-urls", Some(&token), Some("{}".into()), &[("content-type", "text/plain")]).await;
+    let r = app
+        .request(
+            Method::POST,
+            "/v1/signed-urls",
+            Some(&token),
+            Some("{}".into()),
+            &[("content-type", "text/plain")],
+        )
+        .await;
     // Two content-type headers: the builder keeps both, so send a clean one.
     assert!(r.status == 415 || r.status == 400 || r.status == 422, "{}", r.status);
-    let mut req = axum::http::Request::builder().method(Method::POST).uri("/v1/signed-urls");
-    req = req.header("authorization", format!("Bearer {token}")).header("content-type", "text/plain");
-    let response = tower::ServiceExt::oneshot(app.router.clone(), req.body(axum::body::Body::from("{}")).unwrap()).await.unwrap();
+    let mut req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/v1/signed-urls");
+    req = req
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "text/plain");
+    let response = tower::ServiceExt::oneshot(app.router.clone(), req.body(axum::body::Body::from("{}")).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.status(), 415);
     app.get("/nope", None).await.problem(404, "not_found");
-    app.get("/v1/signed-urls", Some(&token)).await.problem(405, "method_not_allowed");
+    app.get("/v1/signed-urls", Some(&token))
+        .await
+        .problem(405, "method_not_allowed");
 }
 
 #[tokio::test]
 async fn request_ids_are_echoed_or_generated() {
     let app = TestApp::new().await;
-    let r = app.request(Method::GET, "/nope", None, None, &[("x-request-id", "abc-123")]).await;
+    let r = app
+        .request(Method::GET, "/nope", None, None, &[("x-request-id", "abc-123")])
+        .await;
     assert_eq!(r.headers["x-request-id"], "abc-123");
     assert_eq!(r.json["request_id"], "abc-123");
-    let r = app.request(Method::GET, "/healthz", None, None, &[("x-request-id", "bad id\twith spaces")]).await;
+    let r = app
+        .request(
+            Method::GET,
+            "/healthz",
+            None,
+            None,
+            &[("x-request-id", "bad id\twith spaces")],
+        )
+        .await;
     let id = r.headers["x-request-id"].to_str().unwrap();
     assert_ne!(id, "bad id\twith spaces");
     assert_eq!(id.len(), 36, "a fresh UUID");
@@ -291,7 +499,8 @@ async fn cors_allows_only_configured_origins() {
             ("access-control-request-method", "POST"),
             ("access-control-request-headers", "authorization,content-type"),
         ];
-        app.request(Method::OPTIONS, "/v1/signed-cookies", None, None, &headers).await
+        app.request(Method::OPTIONS, "/v1/signed-cookies", None, None, &headers)
+            .await
     };
     let ok = preflight("http://app.test").await;
     assert_eq!(ok.headers["access-control-allow-origin"], "http://app.test");

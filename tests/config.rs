@@ -37,10 +37,20 @@ max_ttl = "0s"
 "#,
     )
     .replace(r#"issuers = ["https://auth.test/"]"#, "issuers = []")
-    .replace(r#"algorithms = ["HS256", "RS256"]"#, r#"algorithms = ["HS256", "none"]"#);
+    .replace(
+        r#"algorithms = ["HS256", "RS256"]"#,
+        r#"algorithms = ["HS256", "none"]"#,
+    );
     let err = config::from_toml(&text).unwrap_err();
     let all = err.problems.join("\n");
-    for phrase in ["issuers", "\"none\"", "unknown distribution \"nope\"", "must start with '/'", "at least one matcher", "max_ttl"] {
+    for phrase in [
+        "issuers",
+        "\"none\"",
+        "unknown distribution \"nope\"",
+        "must start with '/'",
+        "at least one matcher",
+        "max_ttl",
+    ] {
         assert!(all.contains(phrase), "missing {phrase:?} in:\n{all}");
     }
 }
@@ -50,13 +60,23 @@ fn missing_and_wrong_key_files_fail_at_start_with_one_line_each() {
     let dir = tempfile::tempdir().unwrap();
     let keys = common::fixtures().join("keys");
     let text = common::config_text(dir.path(), "")
-        .replace(&keys.join("ec-p256.pem").display().to_string(), &keys.join("ec-p256.pub.pem").display().to_string())
-        .replace(&format!("\"{}\" }}]", keys.join("rsa2048.pem").display()), "\"/nonexistent/key.pem\" }]");
+        .replace(
+            &keys.join("ec-p256.pem").display().to_string(),
+            &keys.join("ec-p256.pub.pem").display().to_string(),
+        )
+        .replace(
+            &format!("\"{}\" }}]", keys.join("rsa2048.pem").display()),
+            "\"/nonexistent/key.pem\" }]",
+        );
     let config = config::from_toml(&text).unwrap();
     let err = Snapshot::load(&config).unwrap_err();
     assert_eq!(err.problems.len(), 2, "{:?}", err.problems);
     assert!(err.problems[0].contains("/nonexistent/key.pem"), "{}", err.problems[0]);
-    assert!(err.problems[1].contains("expected a private key"), "{}", err.problems[1]);
+    assert!(
+        err.problems[1].contains("expected a private key"),
+        "{}",
+        err.problems[1]
+    );
     assert!(err.problems.iter().all(|p| !p.contains('\n')));
 }
 

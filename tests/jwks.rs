@@ -30,7 +30,11 @@ fn new_key(kid: &str) -> SigningKey {
     let key = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
     let mut jwk = Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap();
     jwk.common.key_id = Some(kid.to_owned());
-    SigningKey { kid: kid.to_owned(), key, jwk }
+    SigningKey {
+        kid: kid.to_owned(),
+        key,
+        jwk,
+    }
 }
 
 fn token(k: &SigningKey, kid: &str) -> String {
@@ -41,7 +45,10 @@ fn token(k: &SigningKey, kid: &str) -> String {
 }
 
 fn jwks(keys: &[&SigningKey]) -> String {
-    serde_json::to_string(&JwkSet { keys: keys.iter().map(|k| k.jwk.clone()).collect() }).unwrap()
+    serde_json::to_string(&JwkSet {
+        keys: keys.iter().map(|k| k.jwk.clone()).collect(),
+    })
+    .unwrap()
 }
 
 /// Serves `doc` at /jwks.json until the returned sender is dropped.
@@ -51,7 +58,12 @@ async fn jwks_server(doc: Arc<Mutex<String>>) -> (String, tokio::sync::oneshot::
     let app = Router::new().route("/jwks.json", get(move || async move { doc.lock().unwrap().clone() }));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async { let _ = rx.await; }).await.unwrap();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
     });
     (url, tx)
 }
@@ -64,7 +76,13 @@ fn config_for(url: &str, dir: &std::path::Path) -> config::Config {
             &format!("hmac_secret_files = [\"{}\"]", dir.join("hmac.secret").display()),
             &format!("jwks_url = \"{url}\"\njwks_refresh = \"1h\"\njwks_min_refetch = \"0s\""),
         )
-        .replace(&format!("public_keys = [{{ kid = \"rsa-1\", path = \"{}\" }}]", dir.join("jwt-rsa.pub.pem").display()), "");
+        .replace(
+            &format!(
+                "public_keys = [{{ kid = \"rsa-1\", path = \"{}\" }}]",
+                dir.join("jwt-rsa.pub.pem").display()
+            ),
+            "",
+        );
     config::from_toml(&text).unwrap()
 }
 
@@ -78,7 +96,9 @@ async fn status(router: &Router, token: &str) -> u16 {
 }
 
 async fn ready(router: &Router) -> u16 {
-    let req = axum::http::Request::get("/readyz").body(axum::body::Body::empty()).unwrap();
+    let req = axum::http::Request::get("/readyz")
+        .body(axum::body::Body::empty())
+        .unwrap();
     router.clone().oneshot(req).await.unwrap().status().as_u16()
 }
 

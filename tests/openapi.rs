@@ -19,8 +19,15 @@ fn spec() -> Spec {
     let mut out = Spec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let statuses = op["responses"].as_object().unwrap().keys().map(|s| s.parse().unwrap()).collect();
-            out.entry(path.clone()).or_default().insert(method.to_uppercase(), statuses);
+            let statuses = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|s| s.parse().unwrap())
+                .collect();
+            out.entry(path.clone())
+                .or_default()
+                .insert(method.to_uppercase(), statuses);
         }
     }
     out
@@ -60,7 +67,11 @@ async fn documented_methods_are_routed_and_others_are_405() {
             match ops.get(method) {
                 Some(statuses) => {
                     assert!(r.status != 404 && r.status != 405, "{method} {path}: {}", r.status);
-                    assert!(statuses.contains(&r.status.as_u16()), "{method} {path}: {} undocumented", r.status);
+                    assert!(
+                        statuses.contains(&r.status.as_u16()),
+                        "{method} {path}: {} undocumented",
+                        r.status
+                    );
                 }
                 None => assert_eq!(r.status, 405, "{method} {path} is not documented"),
             }
@@ -99,12 +110,26 @@ async fn every_status_the_router_produces_is_documented() {
                 }
             }
             if method == "POST" {
-                let r = app.request(m.clone(), &path, Some(&mailer), Some("{}".into()), &[("content-type", "text/plain")]).await;
+                let r = app
+                    .request(
+                        m.clone(),
+                        &path,
+                        Some(&mailer),
+                        Some("{}".into()),
+                        &[("content-type", "text/plain")],
+                    )
+                    .await;
                 seen.insert(r.status.as_u16());
             }
             let missing: Vec<_> = seen.difference(&statuses).collect();
-            assert!(missing.is_empty(), "{method} {path}: statuses {missing:?} are produced but not documented");
-            assert!(seen.contains(&200), "{method} {path}: never succeeded in this test ({seen:?})");
+            assert!(
+                missing.is_empty(),
+                "{method} {path}: statuses {missing:?} are produced but not documented"
+            );
+            assert!(
+                seen.contains(&200),
+                "{method} {path}: never succeeded in this test ({seen:?})"
+            );
         }
     }
 }

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use cfsign::signing::{
-    Backend, CidrV4, HashAlgorithm, KeyPairId, Policy, PolicyType, PrivateKey, PublicKey,
-    RequestContext, ResourcePattern, SignableUrl, Signer, base64cf, verify_cookies, verify_url,
+    Backend, CidrV4, HashAlgorithm, KeyPairId, Policy, PolicyType, PrivateKey, PublicKey, RequestContext,
+    ResourcePattern, SignableUrl, Signer, base64cf, verify_cookies, verify_url,
 };
 use serde::Deserialize;
 
@@ -64,12 +64,7 @@ fn public_key_for(backend: Backend, private: &str) -> PublicKey {
 fn policy_for(case: &Case) -> Policy {
     let i = &case.input;
     let target = i.url.as_ref().or(i.resource.as_ref()).unwrap();
-    let resource: ResourcePattern = i
-        .policy_resource
-        .as_ref()
-        .unwrap_or(target)
-        .parse()
-        .unwrap();
+    let resource: ResourcePattern = i.policy_resource.as_ref().unwrap_or(target).parse().unwrap();
     let ip: Option<CidrV4> = i.ip_address.as_ref().map(|s| s.parse().unwrap());
     Policy::new(resource, i.date_less_than, i.date_greater_than, ip).unwrap()
 }
@@ -140,11 +135,7 @@ fn check_url_case(backend: Backend, case: &Case) {
     let signed = Signer::new(&key, &kpid)
         .sign_url(&url, &policy_for(case), hash)
         .unwrap();
-    assert_eq!(
-        signed.policy_type.as_str(),
-        case.expected.policy_type,
-        "{id}"
-    );
+    assert_eq!(signed.policy_type.as_str(), case.expected.policy_type, "{id}");
     assert_eq!(
         param_names(&signed.url),
         *case.expected.param_order.as_ref().unwrap(),
@@ -187,18 +178,9 @@ fn check_cookie_case(backend: Backend, case: &Case) {
     let key = PrivateKey::from_pem_with(backend, &read_key(&case.input.private_key), None).unwrap();
     let kpid: KeyPairId = case.input.key_pair_id.parse().unwrap();
     let hash: HashAlgorithm = case.input.hash_algorithm.parse().unwrap();
-    let signed = Signer::new(&key, &kpid)
-        .sign_cookies(&policy_for(case), hash)
-        .unwrap();
-    assert_eq!(
-        signed.policy_type.as_str(),
-        case.expected.policy_type,
-        "{id}"
-    );
-    let policy_cookie = signed
-        .cookies
-        .iter()
-        .find(|(n, _)| *n == "CloudFront-Policy");
+    let signed = Signer::new(&key, &kpid).sign_cookies(&policy_for(case), hash).unwrap();
+    assert_eq!(signed.policy_type.as_str(), case.expected.policy_type, "{id}");
+    let policy_cookie = signed.cookies.iter().find(|(n, _)| *n == "CloudFront-Policy");
     if let Some((_, value)) = policy_cookie {
         assert_eq!(
             base64cf::decode(value).unwrap(),
@@ -216,11 +198,7 @@ fn check_cookie_case(backend: Backend, case: &Case) {
     } else {
         let expected = case.expected.cookies.as_ref().unwrap();
         // A JSON object has no order: compare the sets of (name, value).
-        let mut got: Vec<(String, String)> = signed
-            .cookies
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.clone()))
-            .collect();
+        let mut got: Vec<(String, String)> = signed.cookies.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
         let mut want: Vec<(String, String)> = expected
             .iter()
             .map(|(n, v)| (n.clone(), v.as_str().unwrap().to_owned()))
@@ -231,24 +209,10 @@ fn check_cookie_case(backend: Backend, case: &Case) {
     }
     // Cookies authorise a request for the concrete resource (or, for a
     // wildcard, a URL under it).
-    let request_url = case
-        .input
-        .resource
-        .as_ref()
-        .unwrap()
-        .replace('*', "any/file.ts");
-    let cookies: Vec<(String, String)> = signed
-        .cookies
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.clone()))
-        .collect();
+    let request_url = case.input.resource.as_ref().unwrap().replace('*', "any/file.ts");
+    let cookies: Vec<(String, String)> = signed.cookies.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
     let public = public_key_for(backend, &case.input.private_key);
-    let verdict = verify_cookies(
-        &request_url,
-        &cookies,
-        &(kpid.as_str(), &public),
-        context(case),
-    );
+    let verdict = verify_cookies(&request_url, &cookies, &(kpid.as_str(), &public), context(case));
     assert!(verdict.is_valid(), "{id}: {:?}", verdict.failure);
     let expected_type = if case.expected.policy_type == "canned" {
         PolicyType::Canned
@@ -259,13 +223,7 @@ fn check_cookie_case(backend: Backend, case: &Case) {
 }
 
 fn param_names(url: &str) -> Vec<String> {
-    let reserved = [
-        "Expires",
-        "Policy",
-        "Signature",
-        "Key-Pair-Id",
-        "Hash-Algorithm",
-    ];
+    let reserved = ["Expires", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm"];
     let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
     query
         .split('&')

@@ -57,11 +57,18 @@ impl StringOrList {
 impl Claims {
     /// Builds the caller, reading groups from `group_claim`.
     pub(crate) fn into_caller(mut self, group_claim: &str) -> Caller {
-        let mut scopes: Vec<String> = self.scope.take().map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+        let mut scopes: Vec<String> = self
+            .scope
+            .take()
+            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
         scopes.extend(self.scp.take().map(StringOrList::into_vec).unwrap_or_default());
         let groups = match self.other.remove(group_claim) {
             Some(Value::String(s)) => vec![s],
-            Some(Value::Array(items)) => items.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
             _ => Vec::new(),
         };
         Caller {

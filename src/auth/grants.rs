@@ -131,7 +131,10 @@ impl Grant {
             return Err(Denial::IpBinding);
         }
         if ask.ttl_seconds > self.max_ttl.as_secs() {
-            return Err(Denial::Ttl { asked: ask.ttl_seconds, max: self.max_ttl.as_secs() });
+            return Err(Denial::Ttl {
+                asked: ask.ttl_seconds,
+                max: self.max_ttl.as_secs(),
+            });
         }
         Ok(())
     }
@@ -163,7 +166,9 @@ pub struct GrantSet {
 impl GrantSet {
     /// Compiles the configured grants.
     pub fn new(configs: &[GrantConfig]) -> Self {
-        Self { grants: configs.iter().map(Grant::from).collect() }
+        Self {
+            grants: configs.iter().map(Grant::from).collect(),
+        }
     }
 
     /// Grants that apply to `caller`.
@@ -227,34 +232,65 @@ mod tests {
     "#;
 
     fn ask(path: &str) -> Ask<'_> {
-        Ask { distribution: "reports", path, ttl_seconds: 3600, wildcard: false, cookies: false, ip_binding: false }
+        Ask {
+            distribution: "reports",
+            path,
+            ttl_seconds: 3600,
+            wildcard: false,
+            cookies: false,
+            ip_binding: false,
+        }
     }
 
     #[test]
     fn default_deny() {
         let g = grant(MAILER);
-        assert_eq!(g.authorize(&caller("someone"), &ask("/uploads/a")).unwrap_err(), Denial::NoGrant);
+        assert_eq!(
+            g.authorize(&caller("someone"), &ask("/uploads/a")).unwrap_err(),
+            Denial::NoGrant
+        );
     }
 
     #[test]
     fn allows_within_prefix_and_ttl() {
         let g = grant(MAILER);
-        assert_eq!(g.authorize(&caller("mailer"), &ask("/uploads/a/b.pdf")).unwrap().name, "mailer");
-        assert!(matches!(g.authorize(&caller("mailer"), &ask("/secret/a")), Err(Denial::Path(_))));
-        let long = Ask { ttl_seconds: 8 * 86400, ..ask("/uploads/a") };
+        assert_eq!(
+            g.authorize(&caller("mailer"), &ask("/uploads/a/b.pdf")).unwrap().name,
+            "mailer"
+        );
+        assert!(matches!(
+            g.authorize(&caller("mailer"), &ask("/secret/a")),
+            Err(Denial::Path(_))
+        ));
+        let long = Ask {
+            ttl_seconds: 8 * 86400,
+            ..ask("/uploads/a")
+        };
         assert!(matches!(g.authorize(&caller("mailer"), &long), Err(Denial::Ttl { .. })));
-        let other = Ask { distribution: "videos", ..ask("/uploads/a") };
-        assert!(matches!(g.authorize(&caller("mailer"), &other), Err(Denial::Distribution(_))));
+        let other = Ask {
+            distribution: "videos",
+            ..ask("/uploads/a")
+        };
+        assert!(matches!(
+            g.authorize(&caller("mailer"), &other),
+            Err(Denial::Distribution(_))
+        ));
     }
 
     #[test]
     fn wildcard_patterns_must_stay_inside_a_prefix() {
         let g = grant(MAILER);
-        let w = |p| Ask { wildcard: true, ..ask(p) };
+        let w = |p| Ask {
+            wildcard: true,
+            ..ask(p)
+        };
         assert!(g.authorize(&caller("mailer"), &w("/uploads/2024/*")).is_ok());
         assert!(g.authorize(&caller("mailer"), &w("/*")).is_err());
         assert!(g.authorize(&caller("mailer"), &w("/upl*")).is_err());
-        let cookies = Ask { cookies: true, ..ask("/uploads/a") };
+        let cookies = Ask {
+            cookies: true,
+            ..ask("/uploads/a")
+        };
         assert_eq!(g.authorize(&caller("mailer"), &cookies).unwrap_err(), Denial::Cookies);
     }
 }

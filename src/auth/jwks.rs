@@ -65,17 +65,26 @@ impl JwksFetcher {
     /// Fetches once; on success swaps the key set, on failure keeps the old one.
     pub async fn refresh(&self) -> Result<usize, String> {
         self.last_attempt.store(now(), Ordering::Relaxed);
-        let keys = self.fetch().await?;
+        let keys = self
+            .fetch()
+            .await
+            .inspect_err(|_| crate::metrics::jwks_refresh(false, self.last_success()))?;
         let count = keys.by_kid.len();
         let mut merged = self.base.clone();
         merged.merge(keys);
         self.target.store(Arc::new(merged));
         self.last_success.store(now(), Ordering::Relaxed);
+        crate::metrics::jwks_refresh(true, self.last_success());
         Ok(count)
     }
 
     async fn fetch(&self) -> Result<KeySet, String> {
-        let response = self.client.get(&self.url).send().await.map_err(|e| format!("JWKS request failed: {e}"))?;
+        let response = self
+            .client
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| format!("JWKS request failed: {e}"))?;
         if !response.status().is_success() {
             return Err(format!("JWKS answered HTTP {}", response.status()));
         }
@@ -113,5 +122,8 @@ impl JwksFetcher {
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

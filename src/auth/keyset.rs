@@ -77,24 +77,35 @@ impl KeySet {
 
     /// A key set with one HMAC secret (dev mode, tests).
     pub fn hmac(secret: &[u8]) -> Self {
-        Self { hmac: vec![DecodingKey::from_secret(secret)], by_kid: HashMap::new() }
+        Self {
+            hmac: vec![DecodingKey::from_secret(secret)],
+            by_kid: HashMap::new(),
+        }
     }
 
     /// Parses a JWKS document; keys without `kid` are skipped (they could
     /// never be selected unambiguously).
     pub fn from_jwks(text: &[u8], what: &str) -> Result<Self, KeySetError> {
-        let parse = |why: String| KeySetError::Parse { what: what.to_owned(), why };
+        let parse = |why: String| KeySetError::Parse {
+            what: what.to_owned(),
+            why,
+        };
         let jwks: JwkSet = serde_json::from_slice(text).map_err(|e| parse(format!("not a JWKS document: {e}")))?;
         let mut by_kid = HashMap::new();
         for jwk in &jwks.keys {
             let Some(kid) = jwk.common.key_id.clone() else { continue };
             let key = DecodingKey::from_jwk(jwk).map_err(|e| parse(format!("key {kid:?}: {e}")))?;
             if key.family() == AlgorithmFamily::Hmac {
-                return Err(parse(format!("key {kid:?}: symmetric keys are not accepted from a JWKS")));
+                return Err(parse(format!(
+                    "key {kid:?}: symmetric keys are not accepted from a JWKS"
+                )));
             }
             by_kid.insert(kid, key);
         }
-        Ok(Self { hmac: Vec::new(), by_kid })
+        Ok(Self {
+            hmac: Vec::new(),
+            by_kid,
+        })
     }
 
     /// Adds `other`'s keys (its `kid`s win).
@@ -112,11 +123,17 @@ impl KeySet {
 fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeySetError> {
     std::fs::read(path)
         .map(Zeroizing::new)
-        .map_err(|source| KeySetError::Io { path: path.display().to_string(), source })
+        .map_err(|source| KeySetError::Io {
+            path: path.display().to_string(),
+            source,
+        })
 }
 
 fn pem_key(path: &Path, pem: &[u8]) -> Result<DecodingKey, KeySetError> {
-    let parse = |why: &str| KeySetError::Parse { what: path.display().to_string(), why: why.to_owned() };
+    let parse = |why: &str| KeySetError::Parse {
+        what: path.display().to_string(),
+        why: why.to_owned(),
+    };
     // Try each family; the PEM itself says which one it is.
     DecodingKey::from_rsa_pem(pem)
         .or_else(|_| DecodingKey::from_ec_pem(pem))

@@ -85,14 +85,21 @@ pub struct Authenticator {
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator").field("allowed", &self.allowed).field("issuers", &self.issuers).finish_non_exhaustive()
+        f.debug_struct("Authenticator")
+            .field("allowed", &self.allowed)
+            .field("issuers", &self.issuers)
+            .finish_non_exhaustive()
     }
 }
 
 impl Authenticator {
     /// Builds the verifier from validated configuration and a key set.
     pub fn new(auth: &AuthConfig, keys: KeySet) -> Self {
-        let allowed = auth.algorithms.iter().filter_map(|a| super::parse_algorithm(a).ok()).collect();
+        let allowed = auth
+            .algorithms
+            .iter()
+            .filter_map(|a| super::parse_algorithm(a).ok())
+            .collect();
         Self {
             allowed,
             issuers: auth.issuers.clone(),
@@ -177,7 +184,12 @@ fn candidates<'k>(keys: &'k KeySet, alg: Algorithm, kid: Option<&str>) -> Vec<&'
         return keys.hmac.iter().collect();
     }
     match kid {
-        Some(kid) => keys.by_kid.get(kid).filter(|k| k.family() == family).into_iter().collect(),
+        Some(kid) => keys
+            .by_kid
+            .get(kid)
+            .filter(|k| k.family() == family)
+            .into_iter()
+            .collect(),
         None => keys.by_kid.values().filter(|k| k.family() == family).collect(),
     }
 }

@@ -27,7 +27,9 @@ pub struct ConfigError {
 impl ConfigError {
     /// A single problem.
     pub fn one(problem: impl Into<String>) -> Self {
-        Self { problems: vec![problem.into()] }
+        Self {
+            problems: vec![problem.into()],
+        }
     }
 }
 
@@ -37,7 +39,10 @@ const CLI_ENV: &[&str] = &["listen", "config", "log", "log_format", "url"];
 /// Reads `path` and the `CFSIGN_*` environment, then checks the result.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     if !path.is_file() {
-        return Err(ConfigError::one(format!("config file {} does not exist or is not a file", path.display())));
+        return Err(ConfigError::one(format!(
+            "config file {} does not exist or is not a file",
+            path.display()
+        )));
     }
     let figment = Figment::new()
         .merge(Toml::file_exact(path))
@@ -56,13 +61,15 @@ pub fn from_toml_unchecked(text: &str) -> Result<Config, ConfigError> {
     Figment::new()
         .merge(Toml::string(text))
         .extract()
-        .map_err(|e| ConfigError { problems: e.into_iter().map(|e| format!("config: {e}")).collect() })
+        .map_err(|e| ConfigError {
+            problems: e.into_iter().map(|e| format!("config: {e}")).collect(),
+        })
 }
 
 fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
-    let config: Config = figment
-        .extract()
-        .map_err(|e| ConfigError { problems: e.into_iter().map(|e| format!("config: {e}")).collect() })?;
+    let config: Config = figment.extract().map_err(|e| ConfigError {
+        problems: e.into_iter().map(|e| format!("config: {e}")).collect(),
+    })?;
     validate(&config)?;
     Ok(config)
 }

@@ -48,6 +48,8 @@ pub struct ServerConfig {
     /// Time given to in-flight requests after SIGTERM/Ctrl-C.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Serve `/metrics` on this address instead of the main listener.
+    pub metrics_listen: Option<SocketAddr>,
     /// Proxies (IPv4 CIDRs) whose `X-Forwarded-For` is believed when a caller
     /// asks to bind a URL to its own address (`"ip_address": "client"`).
     pub trusted_proxies: Vec<String>,
@@ -61,6 +63,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 64 * 1024,
             max_concurrent_requests: 1024,
             shutdown_grace: Duration::from_secs(20),
+            metrics_listen: None,
             trusted_proxies: Vec::new(),
         }
     }
@@ -78,7 +81,10 @@ pub struct SigningConfig {
 
 impl Default for SigningConfig {
     fn default() -> Self {
-        Self { workers: 0, queue_depth: 256 }
+        Self {
+            workers: 0,
+            queue_depth: 256,
+        }
     }
 }
 
@@ -219,7 +225,13 @@ pub struct CookieConfig {
 
 impl Default for CookieConfig {
     fn default() -> Self {
-        Self { domain: None, path: "/".to_owned(), secure: true, http_only: true, same_site: SameSite::Lax }
+        Self {
+            domain: None,
+            path: "/".to_owned(),
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+        }
     }
 }
 

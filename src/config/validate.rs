@@ -14,7 +14,11 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     check_distributions(config, &mut problems);
     check_grants(config, &mut problems);
     check_server(config, &mut problems);
-    if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError { problems })
+    }
 }
 
 fn check_auth(config: &Config, problems: &mut Vec<String>) {
@@ -55,13 +59,20 @@ fn check_distributions(config: &Config, problems: &mut Vec<String>) {
             problems.push(format!("{at}: name must be non-empty and unique"));
         }
         let domain_ok = (d.domain.starts_with("https://") || d.domain.starts_with("http://"))
-            && d.domain.split_once("://").is_some_and(|(_, host)| !host.is_empty() && !host.contains(['/', '?', '#', '*']));
+            && d.domain
+                .split_once("://")
+                .is_some_and(|(_, host)| !host.is_empty() && !host.contains(['/', '?', '#', '*']));
         if !domain_ok {
-            problems.push(format!("{at}.domain: must be a base URL like https://cdn.example.com (no path), got {:?}", d.domain));
+            problems.push(format!(
+                "{at}.domain: must be a base URL like https://cdn.example.com (no path), got {:?}",
+                d.domain
+            ));
         }
         if let Some(prefix) = &d.path_prefix {
             if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['*', '?', '#']) {
-                problems.push(format!("{at}.path_prefix: must look like /uploads (leading /, no trailing /, no wildcards)"));
+                problems.push(format!(
+                    "{at}.path_prefix: must look like /uploads (leading /, no trailing /, no wildcards)"
+                ));
             }
         }
         check_keys(&at, d, problems);
@@ -82,7 +93,9 @@ fn check_keys(at: &str, d: &super::DistributionConfig, problems: &mut Vec<String
     }
     let active = d.keys.iter().filter(|k| k.active).count();
     if d.keys.len() > 1 && active != 1 {
-        problems.push(format!("{at}.keys: exactly one key must have active = true (found {active})"));
+        problems.push(format!(
+            "{at}.keys: exactly one key must have active = true (found {active})"
+        ));
     }
     if d.keys.len() == 1 && active > 1 {
         problems.push(format!("{at}.keys: only one key may be active"));
@@ -94,7 +107,9 @@ fn check_grants(config: &Config, problems: &mut Vec<String>) {
     for g in &config.grants {
         let at = format!("grants[{}]", g.name);
         if g.subjects.is_empty() && g.clients.is_empty() && g.scopes.is_empty() && g.groups.is_empty() {
-            problems.push(format!("{at}: name at least one matcher (subjects, clients, scopes or groups)"));
+            problems.push(format!(
+                "{at}: name at least one matcher (subjects, clients, scopes or groups)"
+            ));
         }
         if g.distributions.is_empty() {
             problems.push(format!("{at}.distributions: list at least one distribution"));
@@ -103,7 +118,9 @@ fn check_grants(config: &Config, problems: &mut Vec<String>) {
             problems.push(format!("{at}.distributions: unknown distribution {name:?}"));
         }
         if g.allow.is_empty() {
-            problems.push(format!("{at}.allow: list at least one path pattern, e.g. \"/uploads/*\""));
+            problems.push(format!(
+                "{at}.allow: list at least one path pattern, e.g. \"/uploads/*\""
+            ));
         }
         for p in g.allow.iter().filter(|p| !p.starts_with('/')) {
             problems.push(format!("{at}.allow: pattern {p:?} must start with '/'"));
@@ -130,8 +147,11 @@ fn check_server(config: &Config, problems: &mut Vec<String>) {
         problems.push("signing.queue_depth: must be positive".into());
     }
     for origin in &config.cors.allowed_origins {
-        if origin == "*" || !(origin.starts_with("https://") || origin.starts_with("http://")) || origin.ends_with('/') {
-            problems.push(format!("cors.allowed_origins: {origin:?} must be an exact origin like https://app.example.com"));
+        if origin == "*" || !(origin.starts_with("https://") || origin.starts_with("http://")) || origin.ends_with('/')
+        {
+            problems.push(format!(
+                "cors.allowed_origins: {origin:?} must be an exact origin like https://app.example.com"
+            ));
         }
     }
 }

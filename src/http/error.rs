@@ -93,7 +93,9 @@ impl Problem {
     fn into_response_with(self, extra: impl FnOnce(&mut Response)) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(&self)).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         extra(&mut response);
         response.extensions_mut().insert(self);
         response
@@ -151,7 +153,8 @@ impl IntoResponse for ApiError {
                 }
             }
             ApiError::Overloaded => {
-                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         })
@@ -177,7 +180,9 @@ pub async fn problem_bodies(request: Request, next: Next) -> Response {
     let (mut parts, _) = response.into_parts();
     let problem = Problem { request_id, ..problem };
     let body = serde_json::to_vec(&problem).unwrap_or_default();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.extensions.insert(problem);
     Response::from_parts(parts, axum::body::Body::from(body))

@@ -33,7 +33,10 @@ fn map_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
         JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("invalid JSON: {}", e.body_text())),
-        JsonRejection::JsonDataError(e) => ApiError::Invalid { code: "invalid_request", detail: e.body_text() },
+        JsonRejection::JsonDataError(e) => ApiError::Invalid {
+            code: "invalid_request",
+            detail: e.body_text(),
+        },
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         other => ApiError::BadRequest(other.body_text()),
     }
@@ -62,7 +65,18 @@ impl FromRequestParts<AppState> for Caller {
             }
         }
         result.map_err(|e| {
-            tracing::info!(target: "cfsign::auth", reason = e.reason(), "token refused");
+            crate::metrics::jwt_failure(e.reason());
+            let request_id = parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            let who = crate::audit::Who {
+                caller: None,
+                request_id,
+                client_ip: None,
+            };
+            crate::audit::denied(who, "auth", None, None, e.reason());
             ApiError::Unauthorized(e)
         })
     }
@@ -77,7 +91,10 @@ impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let peer = ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await.ok().map(|c| c.0.ip());
+        let peer = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
+            .await
+            .ok()
+            .map(|c| c.0.ip());
         let snapshot = state.snapshot.load();
         let trusted = |ip: &IpAddr| match ip {
             IpAddr::V4(v4) => snapshot.trusted_proxies.iter().any(|c| c.contains(*v4)),
@@ -95,7 +112,11 @@ impl FromRequestParts<AppState> for ClientAddr {
             .flat_map(|v| v.split(','))
             .map(str::trim)
             .collect::<Vec<_>>();
-        let client = forwarded.iter().rev().map_while(|s| s.parse::<IpAddr>().ok()).find(|ip| !trusted(ip));
+        let client = forwarded
+            .iter()
+            .rev()
+            .map_while(|s| s.parse::<IpAddr>().ok())
+            .find(|ip| !trusted(ip));
         Ok(ClientAddr(Some(client.unwrap_or(peer))))
     }
 }

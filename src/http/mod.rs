@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod record;
 pub mod routes;
 pub mod state;
 
@@ -45,12 +46,13 @@ pub struct HttpOptions {
 
 /// The complete application: every route, every layer.
 pub fn router(state: AppState, options: &HttpOptions) -> Router {
+    let _ = crate::metrics::handle();
     let api = Router::new()
         .merge(routes::urls::router())
         .merge(routes::cookies::router())
         .merge(routes::verify::router())
         .merge(routes::grants::router())
-        .merge(routes::meta::router())
+        .merge(routes::meta::router(options.server.metrics_listen.is_none()))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);
@@ -61,11 +63,18 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
     api.layer(DefaultBodyLimit::max(options.server.body_limit_bytes))
         .layer(shed)
         .layer(cors(&options.cors))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, options.server.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            options.server.request_timeout,
+        ))
         .layer(middleware::from_fn(error::problem_bodies))
+        .route_layer(middleware::from_fn(crate::metrics::track_requests))
         .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http().make_span_with(span))
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(middleware::from_fn(drop_malformed_request_id))
@@ -78,13 +87,20 @@ fn span<B>(request: &Request<B>) -> tracing::Span {
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched", |p| p.as_str());
-    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
     tracing::info_span!("request", method = %request.method(), route, request_id = id)
 }
 
 /// Accepts a caller's `x-request-id` only if it is short and plain; otherwise
 /// drops it so a fresh one is generated (no log injection through it).
-async fn drop_malformed_request_id(mut request: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+async fn drop_malformed_request_id(
+    mut request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
     let ok = request.headers().get(REQUEST_ID).is_some_and(|v| {
         let b = v.as_bytes();
         (1..=128).contains(&b.len()) && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
@@ -96,7 +112,11 @@ async fn drop_malformed_request_id(mut request: axum::extract::Request, next: mi
 }
 
 fn cors(config: &CorsConfig) -> CorsLayer {
-    let origins: Vec<HeaderValue> = config.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let origins: Vec<HeaderValue> = config
+        .allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     // An empty list allows no origin: browsers from elsewhere are refused.
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
@@ -109,7 +129,11 @@ fn cors(config: &CorsConfig) -> CorsLayer {
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets
 /// in-flight requests finish. HTTP/1.1 and h2c are both accepted.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await

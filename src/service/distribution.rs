@@ -87,7 +87,9 @@ impl Distribution {
 fn load_key(config: &SigningKeyConfig) -> Result<(KeyPairId, PrivateKey), String> {
     let id: KeyPairId = config.key_pair_id.parse().map_err(|e| format!("{e}"))?;
     let path = &config.private_key_file;
-    let pem = std::fs::read(path).map(Zeroizing::new).map_err(|e| format!("{}: {e}", path.display()))?;
+    let pem = std::fs::read(path)
+        .map(Zeroizing::new)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let passphrase = match &config.passphrase_file {
         Some(p) => Some(read_passphrase(p)?),
         None => None,
@@ -99,7 +101,9 @@ fn load_key(config: &SigningKeyConfig) -> Result<(KeyPairId, PrivateKey), String
 
 /// Reads a passphrase file, dropping one trailing newline (as editors add).
 fn read_passphrase(path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>, String> {
-    let mut bytes = std::fs::read(path).map(Zeroizing::new).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut bytes = std::fs::read(path)
+        .map(Zeroizing::new)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     if bytes.ends_with(b"\n") {
         bytes.pop();
         if bytes.ends_with(b"\r") {

@@ -31,6 +31,9 @@ pub enum IssueError {
 impl IssueError {
     /// A 422 with `code` and `detail`.
     pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
-        IssueError::Invalid { code, detail: detail.into() }
+        IssueError::Invalid {
+            code,
+            detail: detail.into(),
+        }
     }
 }

@@ -113,19 +113,31 @@ impl<'a> Issuer<'a> {
     /// An issuer for `caller`; `client_ip` is the caller's address as seen
     /// through trusted proxies (for `"ip_address": "client"`).
     pub fn new(snapshot: &'a Snapshot, caller: &'a Caller, now: i64, client_ip: Option<IpAddr>) -> Self {
-        Self { snapshot, caller, now, client_ip }
+        Self {
+            snapshot,
+            caller,
+            now,
+            client_ip,
+        }
     }
 
     /// Checks a signed-URL request.
     pub fn plan_url(&self, req: &UrlRequest) -> Result<Plan, IssueError> {
         let dist = self.distribution(req.distribution.as_deref())?;
         let path = match (&req.key, &req.path) {
-            (Some(key), None) => encode_object_key(key).map_err(|e| IssueError::invalid("invalid_key", e.to_string()))?,
+            (Some(key), None) => {
+                encode_object_key(key).map_err(|e| IssueError::invalid("invalid_key", e.to_string()))?
+            }
             (None, Some(path)) => {
                 check_path(path, false)?;
                 path.clone()
             }
-            _ => return Err(IssueError::invalid("invalid_request", "give exactly one of \"key\" or \"path\"")),
+            _ => {
+                return Err(IssueError::invalid(
+                    "invalid_request",
+                    "give exactly one of \"key\" or \"path\"",
+                ));
+            }
         };
         self.check_prefix(&dist, &path)?;
         let mut url = format!("{}{}", dist.domain, path);
@@ -133,13 +145,20 @@ impl<'a> Issuer<'a> {
             url.push('?');
             url.push_str(&query);
         }
-        let url: SignableUrl = url.parse().map_err(|e| IssueError::invalid("invalid_path", format!("{e}")))?;
+        let url: SignableUrl = url
+            .parse()
+            .map_err(|e| IssueError::invalid("invalid_path", format!("{e}")))?;
         let (resource, pattern_path) = match &req.policy_resource {
             None => (ResourcePattern::from(url.clone()), None),
             Some(pattern) => (self.pattern(&dist, pattern, Some(&url))?, Some(pattern.as_str())),
         };
         let wildcard = resource.has_wildcard();
-        let times = self.times(req.ttl_seconds, req.expires_at.as_deref(), req.not_before.as_deref(), &dist)?;
+        let times = self.times(
+            req.ttl_seconds,
+            req.expires_at.as_deref(),
+            req.not_before.as_deref(),
+            &dist,
+        )?;
         let ip = self.ip(req.ip_address.as_ref())?;
         let ask = Ask {
             distribution: &dist.name,
@@ -164,10 +183,21 @@ impl<'a> Issuer<'a> {
         };
         let resource = self.pattern(&dist, &path, None)?;
         let wildcard = resource.has_wildcard();
-        let times = self.times(req.ttl_seconds, req.expires_at.as_deref(), req.not_before.as_deref(), &dist)?;
+        let times = self.times(
+            req.ttl_seconds,
+            req.expires_at.as_deref(),
+            req.not_before.as_deref(),
+            &dist,
+        )?;
         let ip = self.ip(req.ip_address.as_ref())?;
-        let ask =
-            Ask { distribution: &dist.name, path: &path, ttl_seconds: times.ttl, wildcard, cookies: true, ip_binding: ip.is_some() };
+        let ask = Ask {
+            distribution: &dist.name,
+            path: &path,
+            ttl_seconds: times.ttl,
+            wildcard,
+            cookies: true,
+            ip_binding: ip.is_some(),
+        };
         let hash = req.hash_algorithm.unwrap_or(dist.hash_algorithm);
         self.finish(Arc::clone(&dist), None, resource, times, ip, hash, &ask)
     }
@@ -199,7 +229,13 @@ impl<'a> Issuer<'a> {
             hash_algorithm: hash,
             key_pair_id: dist.active.id.to_string(),
         };
-        Ok(Plan { dist, url, policy, hash, grantee })
+        Ok(Plan {
+            dist,
+            url,
+            policy,
+            hash,
+            grantee,
+        })
     }
 
     /// An unknown distribution is a 403, not a 404: callers learn nothing
@@ -207,19 +243,34 @@ impl<'a> Issuer<'a> {
     /// distribution configured (or the only one granted to the caller) is used.
     fn distribution(&self, name: Option<&str>) -> Result<Arc<Distribution>, IssueError> {
         if let Some(name) = name {
-            return self.snapshot.distribution(Some(name)).cloned().ok_or_else(|| Denial::Distribution(name.to_owned()).into());
+            return self
+                .snapshot
+                .distribution(Some(name))
+                .cloned()
+                .ok_or_else(|| Denial::Distribution(name.to_owned()).into());
         }
         if let Some(only) = self.snapshot.distribution(None) {
             return Ok(Arc::clone(only));
         }
-        let mut granted: Vec<&str> =
-            self.snapshot.grants.for_caller(self.caller).flat_map(|g| g.distributions.iter().map(String::as_str)).collect();
+        let mut granted: Vec<&str> = self
+            .snapshot
+            .grants
+            .for_caller(self.caller)
+            .flat_map(|g| g.distributions.iter().map(String::as_str))
+            .collect();
         granted.sort_unstable();
         granted.dedup();
         match granted.as_slice() {
             [] => Err(Denial::NoGrant.into()),
-            [one] => self.snapshot.distribution(Some(one)).cloned().ok_or_else(|| Denial::Distribution((*one).to_owned()).into()),
-            _ => Err(IssueError::invalid("distribution_required", "several distributions are available to this caller: name one")),
+            [one] => self
+                .snapshot
+                .distribution(Some(one))
+                .cloned()
+                .ok_or_else(|| Denial::Distribution((*one).to_owned()).into()),
+            _ => Err(IssueError::invalid(
+                "distribution_required",
+                "several distributions are available to this caller: name one",
+            )),
         }
     }
 
@@ -233,7 +284,12 @@ impl<'a> Issuer<'a> {
 
     /// A policy resource from a path pattern; when `url` is given it must be
     /// covered by the pattern (otherwise the signed URL could never work).
-    fn pattern(&self, dist: &Distribution, pattern: &str, url: Option<&SignableUrl>) -> Result<ResourcePattern, IssueError> {
+    fn pattern(
+        &self,
+        dist: &Distribution,
+        pattern: &str,
+        url: Option<&SignableUrl>,
+    ) -> Result<ResourcePattern, IssueError> {
         check_path(pattern, true)?;
         self.check_prefix(dist, pattern)?;
         let resource: ResourcePattern = format!("{}{}", dist.domain, pattern)
@@ -241,15 +297,29 @@ impl<'a> Issuer<'a> {
             .map_err(|e| IssueError::invalid("invalid_policy_resource", format!("{e}")))?;
         if let Some(url) = url {
             if !crate::signing::wildcard::resource_matches(resource.as_str(), url.as_str()) {
-                return Err(IssueError::invalid("policy_resource_mismatch", "policy_resource does not cover the signed URL"));
+                return Err(IssueError::invalid(
+                    "policy_resource_mismatch",
+                    "policy_resource does not cover the signed URL",
+                ));
             }
         }
         Ok(resource)
     }
 
-    fn times(&self, ttl: Option<u64>, expires_at: Option<&str>, not_before: Option<&str>, dist: &Distribution) -> Result<Times, IssueError> {
+    fn times(
+        &self,
+        ttl: Option<u64>,
+        expires_at: Option<&str>,
+        not_before: Option<&str>,
+        dist: &Distribution,
+    ) -> Result<Times, IssueError> {
         let expires = match (ttl, expires_at) {
-            (Some(_), Some(_)) => return Err(IssueError::invalid("invalid_times", "give ttl_seconds or expires_at, not both")),
+            (Some(_), Some(_)) => {
+                return Err(IssueError::invalid(
+                    "invalid_times",
+                    "give ttl_seconds or expires_at, not both",
+                ));
+            }
             (Some(0), None) => return Err(IssueError::invalid("invalid_times", "ttl_seconds must be positive")),
             (Some(ttl), None) => i64::try_from(ttl)
                 .ok()
@@ -257,7 +327,11 @@ impl<'a> Issuer<'a> {
                 .ok_or_else(|| IssueError::invalid("invalid_times", "ttl_seconds is too large"))?,
             (None, Some(at)) => parse_time("expires_at", at)?,
             (None, None) => {
-                let ttl = self.snapshot.grants.default_ttl(self.caller, &dist.name).map_or(3600, |d| d.as_secs());
+                let ttl = self
+                    .snapshot
+                    .grants
+                    .default_ttl(self.caller, &dist.name)
+                    .map_or(3600, |d| d.as_secs());
                 self.now.saturating_add(ttl as i64)
             }
         };
@@ -266,9 +340,16 @@ impl<'a> Issuer<'a> {
         }
         let not_before = not_before.map(|s| parse_time("not_before", s)).transpose()?;
         if not_before.is_some_and(|nb| nb >= expires) {
-            return Err(IssueError::invalid("invalid_times", "not_before must be before the expiry"));
+            return Err(IssueError::invalid(
+                "invalid_times",
+                "not_before must be before the expiry",
+            ));
         }
-        Ok(Times { expires, not_before, ttl: (expires - self.now) as u64 })
+        Ok(Times {
+            expires,
+            not_before,
+            ttl: (expires - self.now) as u64,
+        })
     }
 
     fn ip(&self, ip: Option<&IpRequest>) -> Result<Option<CidrV4>, IssueError> {
@@ -280,7 +361,9 @@ impl<'a> Issuer<'a> {
                 Some(IpAddr::V4(v4)) => Ok(CidrV4::new(v4, 32)),
                 Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
                     Some(v4) => Ok(CidrV4::new(v4, 32)),
-                    None => Err(bad("the client address is IPv6, which CloudFront's IpAddress condition cannot express".into())),
+                    None => Err(bad(
+                        "the client address is IPv6, which CloudFront's IpAddress condition cannot express".into(),
+                    )),
                 },
                 None => Err(bad("the client address is unknown".into())),
             },
@@ -297,7 +380,12 @@ struct Times {
 fn parse_time(field: &str, text: &str) -> Result<i64, IssueError> {
     OffsetDateTime::parse(text, &Rfc3339)
         .map(|t| t.unix_timestamp())
-        .map_err(|_| IssueError::invalid("invalid_times", format!("{field} must be an RFC 3339 date-time like 2026-12-31T23:59:59Z")))
+        .map_err(|_| {
+            IssueError::invalid(
+                "invalid_times",
+                format!("{field} must be an RFC 3339 date-time like 2026-12-31T23:59:59Z"),
+            )
+        })
 }
 
 fn rfc3339(epoch: i64) -> String {
@@ -310,7 +398,10 @@ fn rfc3339(epoch: i64) -> String {
 impl Plan {
     /// Signs a URL plan. CPU-bound: call on the signing pool.
     pub fn sign_url(&self) -> Result<UrlAnswer, IssueError> {
-        let url = self.url.as_ref().ok_or_else(|| IssueError::Internal("not a URL plan".into()))?;
+        let url = self
+            .url
+            .as_ref()
+            .ok_or_else(|| IssueError::Internal("not a URL plan".into()))?;
         let signed = Signer::new(&self.dist.active.key, &self.dist.active.id)
             .sign_url(url, &self.policy, self.hash)
             .map_err(IssueError::Signing)?;

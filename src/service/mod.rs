@@ -14,7 +14,7 @@ mod snapshot;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use distribution::{ActiveKey, Distribution};
 pub use error::IssueError;
-pub use issue::{CookieAnswer, Issuer, UrlAnswer};
+pub use issue::{CookieAnswer, Grantee, Issuer, Plan, UrlAnswer};
 pub use pool::{PoolStats, SigningPool};
 pub use requests::{CookieRequest, IpRequest, UrlRequest};
 pub use snapshot::Snapshot;

@@ -53,12 +53,16 @@ pub fn check_path(path: &str, allow_star: bool) -> Result<(), IssueError> {
 fn check_escapes(path: &str) -> Result<(), IssueError> {
     let bytes = path.as_bytes();
     for (i, _) in path.match_indices('%') {
-        let hex = path.get(i + 1..i + 3).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let hex = path
+            .get(i + 1..i + 3)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
         let Some(hex) = hex else {
             return Err(bad("'%' must start a valid escape like %20"));
         };
         if dangerous_escape(hex) {
-            return Err(bad(format!("escape %{hex} is not allowed in a path (encoded dot, slash, backslash, percent or control character)")));
+            return Err(bad(format!(
+                "escape %{hex} is not allowed in a path (encoded dot, slash, backslash, percent or control character)"
+            )));
         }
         debug_assert!(bytes.len() >= i + 3);
     }
@@ -79,10 +83,16 @@ pub fn encode_query(query: &BTreeMap<String, String>) -> Result<Option<String>, 
     let mut out = String::new();
     for (name, value) in query {
         if name.is_empty() {
-            return Err(IssueError::invalid("invalid_query", "query parameter names must not be empty"));
+            return Err(IssueError::invalid(
+                "invalid_query",
+                "query parameter names must not be empty",
+            ));
         }
         if RESERVED_PARAMS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-            return Err(IssueError::invalid("reserved_query_parameter", format!("query parameter {name:?} is reserved by CloudFront")));
+            return Err(IssueError::invalid(
+                "reserved_query_parameter",
+                format!("query parameter {name:?} is reserved by CloudFront"),
+            ));
         }
         if !out.is_empty() {
             out.push('&');
@@ -100,7 +110,13 @@ mod tests {
 
     #[test]
     fn accepts_normal_paths() {
-        for p in ["/uploads/report.pdf", "/a/My%20File.pdf", "/videos/", "/caf%C3%A9.jpg", "/a(b)c/it's"] {
+        for p in [
+            "/uploads/report.pdf",
+            "/a/My%20File.pdf",
+            "/videos/",
+            "/caf%C3%A9.jpg",
+            "/a(b)c/it's",
+        ] {
             assert!(check_path(p, false).is_ok(), "{p}");
         }
         assert!(check_path("/videos/abc/*", true).is_ok());
@@ -109,9 +125,27 @@ mod tests {
     #[test]
     fn refuses_traversal_and_smuggling() {
         for p in [
-            "uploads/a", "/uploads/../secret", "/uploads/./a", "/uploads/%2e%2e/secret", "/uploads/%2E./x",
-            "/uploads%2Fsecret", "/uploads\\..\\x", "/uploads/%5c", "/a%252e", "/a%00", "/a%1f", "/a\u{0}",
-            "/a b", "/a?Expires=1", "/a#x", "/a*", "/a//b", "/a%zz", "/a%", "/caf\u{e9}", "/\u{ff0e}\u{ff0e}/x",
+            "uploads/a",
+            "/uploads/../secret",
+            "/uploads/./a",
+            "/uploads/%2e%2e/secret",
+            "/uploads/%2E./x",
+            "/uploads%2Fsecret",
+            "/uploads\\..\\x",
+            "/uploads/%5c",
+            "/a%252e",
+            "/a%00",
+            "/a%1f",
+            "/a\u{0}",
+            "/a b",
+            "/a?Expires=1",
+            "/a#x",
+            "/a*",
+            "/a//b",
+            "/a%zz",
+            "/a%",
+            "/caf\u{e9}",
+            "/\u{ff0e}\u{ff0e}/x",
         ] {
             assert!(check_path(p, false).is_err(), "{p:?}");
         }
@@ -128,7 +162,10 @@ mod tests {
     #[test]
     fn query_encoding() {
         let mut q = BTreeMap::new();
-        q.insert("response-content-disposition".to_owned(), "attachment; filename=\"r.pdf\"".to_owned());
+        q.insert(
+            "response-content-disposition".to_owned(),
+            "attachment; filename=\"r.pdf\"".to_owned(),
+        );
         assert_eq!(
             encode_query(&q).unwrap().unwrap(),
             "response-content-disposition=attachment%3B%20filename%3D%22r.pdf%22"

@@ -34,7 +34,11 @@ pub struct PoolStats {
 impl SigningPool {
     /// A pool of `workers` threads (0 = one per core) and `queue_depth` waiting slots.
     pub fn new(workers: usize, queue_depth: usize) -> Self {
-        let workers = if workers == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { workers };
+        let workers = if workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            workers
+        };
         let capacity = workers + queue_depth;
         Self {
             admitted: Arc::new(Semaphore::new(capacity)),
@@ -96,7 +100,9 @@ mod tests {
         for _ in 0..2 {
             let pool = Arc::clone(&pool);
             let rx = Arc::clone(&release_rx);
-            held.push(tokio::spawn(async move { pool.run(move || rx.lock().unwrap().recv().ok()).await }));
+            held.push(tokio::spawn(async move {
+                pool.run(move || rx.lock().unwrap().recv().ok()).await
+            }));
         }
         // Wait until both slots are taken.
         while pool.stats().in_flight < 2 {

@@ -67,6 +67,10 @@ pub enum IpRequest {
 impl<'de> Deserialize<'de> for IpRequest {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Ok(if s == "client" { IpRequest::Client } else { IpRequest::Range(s) })
+        Ok(if s == "client" {
+            IpRequest::Client
+        } else {
+            IpRequest::Range(s)
+        })
     }
 }

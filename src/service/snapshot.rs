@@ -53,9 +53,17 @@ impl Snapshot {
             }
         }
         Self {
-            distributions: distributions.into_iter().map(|d| (d.name.clone(), Arc::new(d))).collect(),
+            distributions: distributions
+                .into_iter()
+                .map(|d| (d.name.clone(), Arc::new(d)))
+                .collect(),
             grants: GrantSet::new(&config.grants),
-            trusted_proxies: config.server.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect(),
+            trusted_proxies: config
+                .server
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
             warnings: Vec::new(),
             key_index,
         }

@@ -105,7 +105,18 @@ mod tests {
     #[test]
     fn rejects_ipv6_and_junk() {
         assert!(matches!("2001:db8::/32".parse::<CidrV4>(), Err(CidrError::Ipv6(_))));
-        for bad in ["", "1.2.3", "1.2.3.4/33", "1.2.3.4/", "1.2.3.4/-1", "01.2.3.4", "1.2.3.4/08", "a.b.c.d", "1.2.3.4/24/1", "1.2.3.4 "] {
+        for bad in [
+            "",
+            "1.2.3",
+            "1.2.3.4/33",
+            "1.2.3.4/",
+            "1.2.3.4/-1",
+            "01.2.3.4",
+            "1.2.3.4/08",
+            "a.b.c.d",
+            "1.2.3.4/24/1",
+            "1.2.3.4 ",
+        ] {
             assert!(matches!(bad.parse::<CidrV4>(), Err(CidrError::Malformed(_))), "{bad}");
         }
     }

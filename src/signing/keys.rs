@@ -96,7 +96,12 @@ impl PrivateKey {
             "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {}
             "ENCRYPTED PRIVATE KEY" if passphrase.is_none() => return Err(KeyError::PassphraseRequired),
             "ENCRYPTED PRIVATE KEY" => {}
-            _ => return Err(KeyError::WrongPem { expected: "private", found: label }),
+            _ => {
+                return Err(KeyError::WrongPem {
+                    expected: "private",
+                    found: label,
+                });
+            }
         }
         let inner = backend::load_private(backend, pem, passphrase)?;
         let warning = check_algorithm(inner.algorithm())?;
@@ -110,7 +115,10 @@ impl PrivateKey {
 
     /// Generates a new key pair with an explicit backend.
     pub fn generate_with(backend: Backend, spec: KeySpec) -> Result<Self, KeyError> {
-        Ok(Self { inner: backend::generate(backend, spec)?, warning: None })
+        Ok(Self {
+            inner: backend::generate(backend, spec)?,
+            warning: None,
+        })
     }
 
     /// The key's algorithm and size.
@@ -135,7 +143,9 @@ impl PrivateKey {
 
     /// The matching public key.
     pub fn public_key(&self) -> Result<PublicKey, KeyError> {
-        Ok(PublicKey { inner: self.inner.public_key()? })
+        Ok(PublicKey {
+            inner: self.inner.public_key()?,
+        })
     }
 
     /// The private key as unencrypted PKCS#8 PEM (for `keygen` only).
@@ -146,7 +156,9 @@ impl PrivateKey {
 
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PrivateKey").field("algorithm", &self.algorithm()).finish_non_exhaustive()
+        f.debug_struct("PrivateKey")
+            .field("algorithm", &self.algorithm())
+            .finish_non_exhaustive()
     }
 }
 
@@ -165,7 +177,10 @@ impl PublicKey {
     pub fn from_pem_with(backend: Backend, pem: &[u8]) -> Result<Self, KeyError> {
         let label = pem_label(pem).ok_or(KeyError::NotPem)?;
         if label != "PUBLIC KEY" && label != "RSA PUBLIC KEY" {
-            return Err(KeyError::WrongPem { expected: "public", found: label });
+            return Err(KeyError::WrongPem {
+                expected: "public",
+                found: label,
+            });
         }
         let inner = backend::load_public(backend, pem)?;
         check_algorithm(inner.algorithm())?;
@@ -190,7 +205,9 @@ impl PublicKey {
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PublicKey").field("algorithm", &self.algorithm()).finish_non_exhaustive()
+        f.debug_struct("PublicKey")
+            .field("algorithm", &self.algorithm())
+            .finish_non_exhaustive()
     }
 }
 
@@ -220,7 +237,10 @@ mod tests {
 
     #[test]
     fn finds_pem_labels() {
-        assert_eq!(pem_label(b"-----BEGIN EC PRIVATE KEY-----\nAAA\n").as_deref(), Some("EC PRIVATE KEY"));
+        assert_eq!(
+            pem_label(b"-----BEGIN EC PRIVATE KEY-----\nAAA\n").as_deref(),
+            Some("EC PRIVATE KEY")
+        );
         assert_eq!(pem_label(b"garbage"), None);
     }
 
@@ -235,9 +255,15 @@ mod tests {
     #[test]
     fn refuses_wrong_pem_kinds_before_parsing() {
         let cert = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        assert!(matches!(PrivateKey::from_pem(cert, None), Err(KeyError::WrongPem { .. })));
+        assert!(matches!(
+            PrivateKey::from_pem(cert, None),
+            Err(KeyError::WrongPem { .. })
+        ));
         let enc = b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
-        assert_eq!(PrivateKey::from_pem(enc, None).unwrap_err(), KeyError::PassphraseRequired);
+        assert_eq!(
+            PrivateKey::from_pem(enc, None).unwrap_err(),
+            KeyError::PassphraseRequired
+        );
         assert_eq!(PrivateKey::from_pem(b"nope", None).unwrap_err(), KeyError::NotPem);
     }
 }

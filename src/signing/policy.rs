@@ -80,16 +80,27 @@ impl Policy {
             return Err(PolicyError::BadExpiry(date_less_than));
         }
         if let Some(start) = date_greater_than.filter(|s| *s >= date_less_than) {
-            return Err(PolicyError::StartNotBeforeExpiry { start, expiry: date_less_than });
+            return Err(PolicyError::StartNotBeforeExpiry {
+                start,
+                expiry: date_less_than,
+            });
         }
-        Ok(Self { resource, date_less_than, date_greater_than, ip_address })
+        Ok(Self {
+            resource,
+            date_less_than,
+            date_greater_than,
+            ip_address,
+        })
     }
 
     /// Refuses a policy that is already expired at `now` (epoch seconds).
     /// Kept separate from [`Policy::new`] so the core never reads a clock.
     pub fn check_not_expired(&self, now: i64) -> Result<(), PolicyError> {
         if self.date_less_than <= now {
-            return Err(PolicyError::Expired { expiry: self.date_less_than, now });
+            return Err(PolicyError::Expired {
+                expiry: self.date_less_than,
+                now,
+            });
         }
         Ok(())
     }
@@ -117,7 +128,11 @@ impl Policy {
     /// Canned when nothing but a concrete resource and an expiry is asked.
     pub fn policy_type(&self) -> PolicyType {
         let plain = self.date_greater_than.is_none() && self.ip_address.is_none();
-        if plain && !self.resource.has_wildcard() { PolicyType::Canned } else { PolicyType::Custom }
+        if plain && !self.resource.has_wildcard() {
+            PolicyType::Canned
+        } else {
+            PolicyType::Custom
+        }
     }
 
     /// The exact policy bytes to sign (and, for custom, to send).
@@ -161,7 +176,13 @@ mod tests {
 
     #[test]
     fn canned_layout_matches_botocore() {
-        let p = Policy::new(pattern("https://d111111abcdef8.cloudfront.net/image.jpg"), 1767290400, None, None).unwrap();
+        let p = Policy::new(
+            pattern("https://d111111abcdef8.cloudfront.net/image.jpg"),
+            1767290400,
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(p.policy_type(), PolicyType::Canned);
         assert_eq!(
             p.to_json(),
@@ -188,7 +209,10 @@ mod tests {
 
     #[test]
     fn refuses_impossible_windows() {
-        assert_eq!(Policy::new(pattern("https://x/a"), 0, None, None), Err(PolicyError::BadExpiry(0)));
+        assert_eq!(
+            Policy::new(pattern("https://x/a"), 0, None, None),
+            Err(PolicyError::BadExpiry(0))
+        );
         assert!(matches!(
             Policy::new(pattern("https://x/a"), 10, Some(10), None),
             Err(PolicyError::StartNotBeforeExpiry { .. })

@@ -24,7 +24,9 @@ pub enum InputError {
     #[error("URL must not contain a fragment ('#'): {0:?}")]
     Fragment(String),
     /// A character that must be percent-encoded first (space, non-ASCII, ...).
-    #[error("URL contains {0:?}, which must be percent-encoded (CloudFront signs the URL exactly as the viewer sends it)")]
+    #[error(
+        "URL contains {0:?}, which must be percent-encoded (CloudFront signs the URL exactly as the viewer sends it)"
+    )]
     Unencoded(char),
     /// A query parameter named like one CloudFront adds.
     #[error("URL already carries the CloudFront parameter {0:?}")]
@@ -154,7 +156,8 @@ impl FromStr for KeyPairId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ok = (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
-        ok.then(|| Self(s.to_owned())).ok_or_else(|| InputError::KeyPairId(s.to_owned()))
+        ok.then(|| Self(s.to_owned()))
+            .ok_or_else(|| InputError::KeyPairId(s.to_owned()))
     }
 }
 
@@ -208,7 +211,11 @@ fn check_chars(s: &str) -> Result<(), InputError> {
 /// Returns what follows the scheme; `*://` is allowed only for patterns.
 fn strip_scheme(s: &str, allow_star: bool) -> Option<&str> {
     let lower = |p: &str| s.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
-    let schemes: &[&str] = if allow_star { &["https://", "http://", "*://"] } else { &["https://", "http://"] };
+    let schemes: &[&str] = if allow_star {
+        &["https://", "http://", "*://"]
+    } else {
+        &["https://", "http://"]
+    };
     schemes.iter().find(|p| lower(p)).map(|p| &s[p.len()..])
 }
 
@@ -231,8 +238,13 @@ mod tests {
 
     #[test]
     fn accepts_encoded_urls_verbatim() {
-        let u: SignableUrl = "https://d111111abcdef8.cloudfront.net/My%20File.pdf?a=1&b=2".parse().unwrap();
-        assert_eq!(u.as_str(), "https://d111111abcdef8.cloudfront.net/My%20File.pdf?a=1&b=2");
+        let u: SignableUrl = "https://d111111abcdef8.cloudfront.net/My%20File.pdf?a=1&b=2"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            u.as_str(),
+            "https://d111111abcdef8.cloudfront.net/My%20File.pdf?a=1&b=2"
+        );
         assert!(u.has_query());
     }
 
@@ -247,7 +259,9 @@ mod tests {
             ("https://x/a\"b", |e| matches!(e, InputError::Unencoded('"'))),
             ("https://x/a\\b", |e| matches!(e, InputError::Unencoded('\\'))),
             ("https://x/a?Expires=1", |e| matches!(e, InputError::ReservedParam(_))),
-            ("https://x/a?b=1&signature=2", |e| matches!(e, InputError::ReservedParam(_))),
+            ("https://x/a?b=1&signature=2", |e| {
+                matches!(e, InputError::ReservedParam(_))
+            }),
             ("https://x/*", |e| matches!(e, InputError::Wildcard(_))),
         ];
         for (url, want) in cases {
@@ -276,8 +290,14 @@ mod tests {
 
     #[test]
     fn object_keys_are_encoded_per_segment() {
-        assert_eq!(encode_object_key("reports/2024 Q1/café.pdf").unwrap(), "/reports/2024%20Q1/caf%C3%A9.pdf");
-        assert_eq!(encode_object_key("/a/b?Expires=1&x=*").unwrap(), "/a/b%3FExpires%3D1%26x%3D%2A");
+        assert_eq!(
+            encode_object_key("reports/2024 Q1/café.pdf").unwrap(),
+            "/reports/2024%20Q1/caf%C3%A9.pdf"
+        );
+        assert_eq!(
+            encode_object_key("/a/b?Expires=1&x=*").unwrap(),
+            "/a/b%3FExpires%3D1%26x%3D%2A"
+        );
         assert_eq!(encode_object_key("a~b_c-d.e").unwrap(), "/a~b_c-d.e");
         for bad in ["", "/", "a/../b", "./a", "a//b", "a\u{0}b", "a\nb"] {
             assert!(encode_object_key(bad).is_err(), "{bad:?}");

@@ -125,7 +125,10 @@ impl Params {
             _ => return Ok(false),
         };
         if slot.replace(value.to_owned()).is_some() {
-            return Err(fail(FailureCode::DuplicateParameter, format!("{name} appears more than once")));
+            return Err(fail(
+                FailureCode::DuplicateParameter,
+                format!("{name} appears more than once"),
+            ));
         }
         Ok(true)
     }
@@ -141,7 +144,10 @@ const COOKIE_NAMES: [&str; 5] = [
 ];
 
 fn fail(code: FailureCode, detail: impl Into<String>) -> Failure {
-    Failure { code, detail: detail.into() }
+    Failure {
+        code,
+        detail: detail.into(),
+    }
 }
 
 /// Splits the signing parameters out of a URL, returning them and the URL
@@ -160,7 +166,11 @@ fn split_url(url: &str) -> Result<(Params, String), Failure> {
             kept.push(pair);
         }
     }
-    let resource = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
+    let resource = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
     Ok((params, resource))
 }
 
@@ -176,7 +186,12 @@ pub fn verify_url(url: &str, keys: &dyn KeyResolver, ctx: RequestContext) -> Ver
 
 /// Verifies signed cookies presented with a request for `request_url`. Signed
 /// URL parameters, when present, take precedence, as in CloudFront.
-pub fn verify_cookies(request_url: &str, cookies: &[(String, String)], keys: &dyn KeyResolver, ctx: RequestContext) -> Verification {
+pub fn verify_cookies(
+    request_url: &str,
+    cookies: &[(String, String)],
+    keys: &dyn KeyResolver,
+    ctx: RequestContext,
+) -> Verification {
     let mut out = empty();
     let result = split_url(request_url).and_then(|(url_params, resource)| {
         if url_params.signature.is_some() {
@@ -193,10 +208,22 @@ pub fn verify_cookies(request_url: &str, cookies: &[(String, String)], keys: &dy
 }
 
 fn empty() -> Verification {
-    Verification { failure: None, key_pair_id: None, policy_type: None, policy_json: None, hash_algorithm: None }
+    Verification {
+        failure: None,
+        key_pair_id: None,
+        policy_type: None,
+        policy_json: None,
+        hash_algorithm: None,
+    }
 }
 
-fn check(p: &Params, resource: &str, keys: &dyn KeyResolver, ctx: RequestContext, out: &mut Verification) -> Result<(), Failure> {
+fn check(
+    p: &Params,
+    resource: &str,
+    keys: &dyn KeyResolver,
+    ctx: RequestContext,
+    out: &mut Verification,
+) -> Result<(), Failure> {
     let missing = |what: &str| fail(FailureCode::MissingParameter, format!("{what} is missing"));
     let signature = p.signature.as_deref().ok_or_else(|| missing("Signature"))?;
     let key_pair_id = p.key_pair_id.as_deref().ok_or_else(|| missing("Key-Pair-Id"))?;
@@ -206,14 +233,19 @@ fn check(p: &Params, resource: &str, keys: &dyn KeyResolver, ctx: RequestContext
     let (policy_type, json) = policy_bytes(p, resource)?;
     out.policy_type = Some(policy_type);
     out.policy_json = Some(json.clone());
-    let key = keys
-        .resolve(key_pair_id)
-        .ok_or_else(|| fail(FailureCode::UnknownKeyPairId, format!("no public key is registered as {key_pair_id:?}")))?;
+    let key = keys.resolve(key_pair_id).ok_or_else(|| {
+        fail(
+            FailureCode::UnknownKeyPairId,
+            format!("no public key is registered as {key_pair_id:?}"),
+        )
+    })?;
     let sig = base64cf::decode(signature)
         .ok_or_else(|| fail(FailureCode::MalformedParameter, "Signature is not CloudFront base64"))?;
     if !key.verify(json.as_bytes(), &sig, hash) {
         let why = match policy_type {
-            PolicyType::Canned => "signature does not match the canned policy rebuilt from this URL (was the URL changed or re-encoded after signing?)",
+            PolicyType::Canned => {
+                "signature does not match the canned policy rebuilt from this URL (was the URL changed or re-encoded after signing?)"
+            }
             PolicyType::Custom => "signature does not match the policy",
         };
         return Err(fail(FailureCode::BadSignature, why));
@@ -225,32 +257,46 @@ fn check(p: &Params, resource: &str, keys: &dyn KeyResolver, ctx: RequestContext
 fn parse_hash(value: Option<&str>) -> Result<HashAlgorithm, Failure> {
     match value {
         None => Ok(HashAlgorithm::Sha1),
-        Some(v) => v
-            .parse()
-            .map_err(|_| fail(FailureCode::UnsupportedHashAlgorithm, format!("Hash-Algorithm {v:?} is not SHA1 or SHA256"))),
+        Some(v) => v.parse().map_err(|_| {
+            fail(
+                FailureCode::UnsupportedHashAlgorithm,
+                format!("Hash-Algorithm {v:?} is not SHA1 or SHA256"),
+            )
+        }),
     }
 }
 
 fn policy_bytes(p: &Params, resource: &str) -> Result<(PolicyType, String), Failure> {
     match (&p.expires, &p.policy) {
-        (Some(_), Some(_)) => Err(fail(FailureCode::DuplicateParameter, "both Expires and Policy are present")),
-        (None, None) => Err(fail(FailureCode::MissingParameter, "neither Expires nor Policy is present")),
+        (Some(_), Some(_)) => Err(fail(
+            FailureCode::DuplicateParameter,
+            "both Expires and Policy are present",
+        )),
+        (None, None) => Err(fail(
+            FailureCode::MissingParameter,
+            "neither Expires nor Policy is present",
+        )),
         (Some(expires), None) => {
             let valid = !expires.is_empty() && expires.bytes().all(|b| b.is_ascii_digit());
-            let epoch: i64 = valid
-                .then(|| expires.parse().ok())
-                .flatten()
-                .ok_or_else(|| fail(FailureCode::MalformedParameter, format!("Expires {expires:?} is not an epoch time")))?;
+            let epoch: i64 = valid.then(|| expires.parse().ok()).flatten().ok_or_else(|| {
+                fail(
+                    FailureCode::MalformedParameter,
+                    format!("Expires {expires:?} is not an epoch time"),
+                )
+            })?;
             let resource = serde_json::to_string(resource).unwrap_or_default();
             Ok((
                 PolicyType::Canned,
-                format!(r#"{{"Statement":[{{"Resource":{resource},"Condition":{{"DateLessThan":{{"AWS:EpochTime":{epoch}}}}}}}]}}"#),
+                format!(
+                    r#"{{"Statement":[{{"Resource":{resource},"Condition":{{"DateLessThan":{{"AWS:EpochTime":{epoch}}}}}}}]}}"#
+                ),
             ))
         }
         (None, Some(policy)) => {
             let bytes = base64cf::decode(policy)
                 .ok_or_else(|| fail(FailureCode::MalformedParameter, "Policy is not CloudFront base64"))?;
-            let json = String::from_utf8(bytes).map_err(|_| fail(FailureCode::MalformedPolicy, "Policy is not UTF-8"))?;
+            let json =
+                String::from_utf8(bytes).map_err(|_| fail(FailureCode::MalformedPolicy, "Policy is not UTF-8"))?;
             Ok((PolicyType::Custom, json))
         }
     }
@@ -267,7 +313,10 @@ struct Conditions {
 fn parse_policy(json: &str) -> Result<Conditions, Failure> {
     let bad = |why: &str| fail(FailureCode::MalformedPolicy, why.to_owned());
     let value: Value = serde_json::from_str(json).map_err(|e| bad(&format!("policy is not JSON: {e}")))?;
-    let statements = value.get("Statement").and_then(Value::as_array).ok_or_else(|| bad("no Statement array"))?;
+    let statements = value
+        .get("Statement")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no Statement array"))?;
     let [statement] = statements.as_slice() else {
         return Err(bad("a policy must have exactly one statement"));
     };
@@ -276,7 +325,10 @@ fn parse_policy(json: &str) -> Result<Conditions, Failure> {
         Some(Value::String(r)) => Some(r.clone()),
         Some(_) => return Err(bad("Resource must be a string")),
     };
-    let condition = statement.get("Condition").and_then(Value::as_object).ok_or_else(|| bad("no Condition object"))?;
+    let condition = statement
+        .get("Condition")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("no Condition object"))?;
     let epoch = |name: &str| -> Result<Option<i64>, Failure> {
         match condition.get(name) {
             None => Ok(None),
@@ -298,29 +350,51 @@ fn parse_policy(json: &str) -> Result<Conditions, Failure> {
                 .ok_or_else(|| bad("IpAddress must be {\"AWS:SourceIp\": \"a.b.c.d/n\"}"))?,
         ),
     };
-    if let Some(unknown) = condition.keys().find(|k| !["DateLessThan", "DateGreaterThan", "IpAddress"].contains(&k.as_str())) {
+    if let Some(unknown) = condition
+        .keys()
+        .find(|k| !["DateLessThan", "DateGreaterThan", "IpAddress"].contains(&k.as_str()))
+    {
         return Err(bad(&format!("unknown condition {unknown:?}")));
     }
-    Ok(Conditions { resource, date_less_than, date_greater_than, ip })
+    Ok(Conditions {
+        resource,
+        date_less_than,
+        date_greater_than,
+        ip,
+    })
 }
 
 impl Conditions {
     fn check(&self, url: &str, ctx: RequestContext) -> Result<(), Failure> {
         if ctx.at >= self.date_less_than {
-            return Err(fail(FailureCode::Expired, format!("expired at {} (request at {})", self.date_less_than, ctx.at)));
+            return Err(fail(
+                FailureCode::Expired,
+                format!("expired at {} (request at {})", self.date_less_than, ctx.at),
+            ));
         }
         if let Some(start) = self.date_greater_than.filter(|s| ctx.at <= *s) {
-            return Err(fail(FailureCode::NotYetValid, format!("valid only after {start} (request at {})", ctx.at)));
+            return Err(fail(
+                FailureCode::NotYetValid,
+                format!("valid only after {start} (request at {})", ctx.at),
+            ));
         }
         // A policy without Resource grants every file the key may sign for.
         let pattern = self.resource.as_deref().unwrap_or("*");
         if !resource_matches(pattern, url) {
-            return Err(fail(FailureCode::ResourceMismatch, format!("the policy grants {pattern:?}, not this URL")));
+            return Err(fail(
+                FailureCode::ResourceMismatch,
+                format!("the policy grants {pattern:?}, not this URL"),
+            ));
         }
         match (self.ip, ctx.client_ip) {
             (None, _) => Ok(()),
-            (Some(range), None) => Err(fail(FailureCode::ClientIpRequired, format!("the policy is bound to {range}; give the client address"))),
-            (Some(range), Some(ip)) if !range.contains(ip) => Err(fail(FailureCode::IpMismatch, format!("{ip} is outside {range}"))),
+            (Some(range), None) => Err(fail(
+                FailureCode::ClientIpRequired,
+                format!("the policy is bound to {range}; give the client address"),
+            )),
+            (Some(range), Some(ip)) if !range.contains(ip) => {
+                Err(fail(FailureCode::IpMismatch, format!("{ip} is outside {range}")))
+            }
             _ => Ok(()),
         }
     }
@@ -351,9 +425,18 @@ mod tests {
             ("nope", "not JSON"),
             (r#"{"Statement":[]}"#, "exactly one"),
             (r#"{"Statement":[{"Condition":{}}]}"#, "DateLessThan"),
-            (r#"{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":"1"}}}]}"#, "integer"),
-            (r#"{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1},"Foo":{}}}]}"#, "unknown"),
-            (r#"{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1},"IpAddress":{"AWS:SourceIp":"::1"}}}]}"#, "IpAddress"),
+            (
+                r#"{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":"1"}}}]}"#,
+                "integer",
+            ),
+            (
+                r#"{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1},"Foo":{}}}]}"#,
+                "unknown",
+            ),
+            (
+                r#"{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1},"IpAddress":{"AWS:SourceIp":"::1"}}}]}"#,
+                "IpAddress",
+            ),
         ] {
             let err = parse_policy(json).err().unwrap();
             assert_eq!(err.code, FailureCode::MalformedPolicy);

@@ -24,7 +24,12 @@ fn split(url: &str) -> Sections<'_> {
         Some(i) => before_query.split_at(i),
         None => (before_query, ""),
     };
-    Sections { scheme, host, path, query }
+    Sections {
+        scheme,
+        host,
+        path,
+        query,
+    }
 }
 
 fn glob(pattern: &str, text: &str) -> bool {

@@ -27,7 +27,10 @@ pub fn fixtures() -> PathBuf {
 }
 
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// A running in-process app and what is needed to talk to it.
@@ -108,26 +111,46 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("hmac.secret"), HMAC_SECRET).unwrap();
         let jwt_key = PrivateKey::generate(KeySpec::Rsa2048).unwrap();
-        std::fs::write(dir.path().join("jwt-rsa.pub.pem"), jwt_key.public_key().unwrap().to_pem().unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join("jwt-rsa.pub.pem"),
+            jwt_key.public_key().unwrap().to_pem().unwrap(),
+        )
+        .unwrap();
         let jwt_rsa_pem = jwt_key.to_pkcs8_pem().unwrap().to_string();
         let config = config::from_toml(&config_text(dir.path(), extra)).unwrap();
         let state = build_state(&config).await.unwrap();
         let options: HttpOptions = http_options(&config);
         let router = http::router(state.clone(), &options)
             .layer(MockConnectInfo(std::net::SocketAddr::from(([203, 0, 113, 9], 40000))));
-        Self { router, state, config, dir, jwt_rsa_pem }
+        Self {
+            router,
+            state,
+            config,
+            dir,
+            jwt_rsa_pem,
+        }
     }
 
     /// An HS256 token with `claims` merged over valid defaults.
     pub fn token(&self, claims: Value) -> String {
-        encode(&Header::new(Algorithm::HS256), &merge(claims), &EncodingKey::from_secret(HMAC_SECRET)).unwrap()
+        encode(
+            &Header::new(Algorithm::HS256),
+            &merge(claims),
+            &EncodingKey::from_secret(HMAC_SECRET),
+        )
+        .unwrap()
     }
 
     /// An RS256 token signed with the JWT test key, with `kid`.
     pub fn rs256_token(&self, kid: Option<&str>, claims: Value) -> String {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = kid.map(str::to_owned);
-        encode(&header, &merge(claims), &EncodingKey::from_rsa_pem(self.jwt_rsa_pem.as_bytes()).unwrap()).unwrap()
+        encode(
+            &header,
+            &merge(claims),
+            &EncodingKey::from_rsa_pem(self.jwt_rsa_pem.as_bytes()).unwrap(),
+        )
+        .unwrap()
     }
 
     pub fn mailer(&self) -> String {
@@ -139,14 +162,22 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
-        self.request(Method::POST, path, token, Some(body.to_string()), &[]).await
+        self.request(Method::POST, path, token, Some(body.to_string()), &[])
+            .await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
         self.request(Method::GET, path, token, None, &[]).await
     }
 
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<String>, headers: &[(&str, &str)]) -> Reply {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut builder = Request::builder().method(method).uri(path);
         if body.is_some() {
             builder = builder.header("content-type", "application/json");
@@ -163,7 +194,12 @@ impl TestApp {
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, headers, json, raw: bytes.to_vec() }
+        Reply {
+            status,
+            headers,
+            json,
+            raw: bytes.to_vec(),
+        }
     }
 }
 
@@ -193,11 +229,20 @@ impl Reply {
     /// Asserts a problem+json body with `status` and `code`; returns detail.
     #[track_caller]
     pub fn problem(&self, status: u16, code: &str) -> String {
-        assert_eq!(self.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&self.raw));
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.raw)
+        );
         assert_eq!(self.headers["content-type"], "application/problem+json");
         assert_eq!(self.json["status"], status);
         assert_eq!(self.json["code"], code, "body: {}", self.json);
-        assert!(self.json["request_id"].as_str().is_some_and(|s| !s.is_empty()), "request_id in {}", self.json);
+        assert!(
+            self.json["request_id"].as_str().is_some_and(|s| !s.is_empty()),
+            "request_id in {}",
+            self.json
+        );
         assert_eq!(self.json["type"], format!("urn:cfsign:problem:{code}"));
         self.json["detail"].as_str().unwrap_or_default().to_owned()
     }

@@ -1,5 +1,7 @@
 //! `POST /v1/signed-cookies`: cookies in the body and as `Set-Cookie` headers.
 
+use std::time::Instant;
+
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue};
@@ -9,6 +11,7 @@ use axum::{Json, Router};
 use crate::auth::Caller;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ClientAddr};
+use crate::http::record::{Outcome, RequestId};
 use crate::http::state::AppState;
 use crate::service::{CookieAnswer, CookieRequest, Issuer};
 
@@ -21,11 +24,30 @@ async fn sign_cookies(
     State(state): State<AppState>,
     caller: Caller,
     ClientAddr(client): ClientAddr,
+    RequestId(request_id): RequestId,
     ApiJson(req): ApiJson<CookieRequest>,
 ) -> Result<(HeaderMap, Json<CookieAnswer>), ApiError> {
+    let outcome = Outcome {
+        kind: "cookies",
+        caller: &caller,
+        request_id: &request_id,
+        client_ip: client,
+    };
+    let started = Instant::now();
+    let deny = |e| outcome.denied(req.distribution.as_deref(), Some(&req.resource), e);
     let snapshot = state.snapshot.load_full();
-    let plan = Issuer::new(&snapshot, &caller, state.clock.now(), client).plan_cookies(&req)?;
-    let answer = state.pool.run(move || plan.sign_cookies()).await??;
+    let plan = Issuer::new(&snapshot, &caller, state.clock.now(), client)
+        .plan_cookies(&req)
+        .map_err(deny)?;
+    let plan = std::sync::Arc::new(plan);
+    let job = std::sync::Arc::clone(&plan);
+    let answer = state
+        .pool
+        .run(move || job.sign_cookies())
+        .await
+        .and_then(|r| r)
+        .map_err(deny)?;
+    outcome.issued(&plan.grantee, started);
     let mut headers = HeaderMap::new();
     for value in &answer.set_cookie {
         let value = HeaderValue::from_str(value).map_err(|e| ApiError::Internal(format!("cookie header: {e}")))?;

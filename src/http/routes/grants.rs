@@ -47,5 +47,8 @@ async fn my_grants(State(state): State<AppState>, caller: Caller) -> Json<MyGran
             allow_ip_binding: g.allow_ip_binding,
         })
         .collect();
-    Json(MyGrants { subject: caller.subject.clone(), grants })
+    Json(MyGrants {
+        subject: caller.subject.clone(),
+        grants,
+    })
 }

@@ -1,4 +1,5 @@
-//! Probes and the served contract: `/healthz`, `/readyz`, `/openapi.yaml`.
+//! Probes, metrics and the served contract: `/healthz`, `/readyz`,
+//! `/metrics`, `/openapi.yaml`.
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -13,12 +14,31 @@ use crate::http::state::AppState;
 /// The OpenAPI document, compiled in so the binary serves its own contract.
 pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
 
-/// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Routes of this module (`/metrics` too unless it has its own listener).
+pub fn router(with_metrics: bool) -> Router<AppState> {
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/openapi.yaml", get(openapi))
+        .route("/openapi.yaml", get(openapi));
+    if with_metrics {
+        router.merge(metrics_router())
+    } else {
+        router
+    }
+}
+
+/// `/metrics` alone, for a separate listener.
+pub fn metrics_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+/// Prometheus text exposition. Unauthenticated: expose it only to the
+/// scraper (separate `metrics_listen`, network policy).
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let stats = state.pool.stats();
+    crate::metrics::pool(stats.in_flight, stats.rejected);
+    let body = crate::metrics::handle().map(|h| h.render()).unwrap_or_default();
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
 /// Liveness: the process answers. Checks nothing else on purpose.

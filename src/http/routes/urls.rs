@@ -1,6 +1,7 @@
 //! `POST /v1/signed-urls` and `POST /v1/signed-urls/batch`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::routing::post;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Caller;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ClientAddr};
+use crate::http::record::{Outcome, RequestId};
 use crate::http::state::AppState;
 use crate::service::{IssueError, Issuer, UrlAnswer, UrlRequest};
 
@@ -18,19 +20,44 @@ pub const MAX_BATCH: usize = 1000;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/signed-urls", post(sign_one)).route("/v1/signed-urls/batch", post(sign_batch))
+    Router::new()
+        .route("/v1/signed-urls", post(sign_one))
+        .route("/v1/signed-urls/batch", post(sign_batch))
 }
 
 async fn sign_one(
     State(state): State<AppState>,
     caller: Caller,
     ClientAddr(client): ClientAddr,
+    RequestId(request_id): RequestId,
     ApiJson(req): ApiJson<UrlRequest>,
 ) -> Result<Json<UrlAnswer>, ApiError> {
+    let outcome = Outcome {
+        kind: "url",
+        caller: &caller,
+        request_id: &request_id,
+        client_ip: client,
+    };
+    let started = Instant::now();
     let snapshot = state.snapshot.load_full();
-    let plan = Issuer::new(&snapshot, &caller, state.clock.now(), client).plan_url(&req)?;
-    let answer = state.pool.run(move || plan.sign_url()).await??;
+    let plan = Issuer::new(&snapshot, &caller, state.clock.now(), client)
+        .plan_url(&req)
+        .map_err(|e| outcome.denied(req.distribution.as_deref(), requested(&req), e))?;
+    let plan = Arc::new(plan);
+    let job = Arc::clone(&plan);
+    let answer = state
+        .pool
+        .run(move || job.sign_url())
+        .await
+        .and_then(|r| r)
+        .map_err(|e| outcome.denied(req.distribution.as_deref(), requested(&req), e))?;
+    outcome.issued(&plan.grantee, started);
     Ok(Json(answer))
+}
+
+/// The resource as the caller named it (key or path), for audit events.
+fn requested(req: &UrlRequest) -> Option<&str> {
+    req.key.as_deref().or(req.path.as_deref())
 }
 
 /// Batch request body.
@@ -59,14 +86,33 @@ async fn sign_batch(
     State(state): State<AppState>,
     caller: Caller,
     ClientAddr(client): ClientAddr,
+    RequestId(request_id): RequestId,
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
+    let outcome = Outcome {
+        kind: "url",
+        caller: &caller,
+        request_id: &request_id,
+        client_ip: client,
+    };
+    let started = Instant::now();
     if req.items.is_empty() || req.items.len() > MAX_BATCH {
-        return Err(ApiError::Invalid { code: "invalid_batch", detail: format!("a batch holds 1 to {MAX_BATCH} items") });
+        return Err(ApiError::Invalid {
+            code: "invalid_batch",
+            detail: format!("a batch holds 1 to {MAX_BATCH} items"),
+        });
     }
     let snapshot = state.snapshot.load_full();
     let issuer = Issuer::new(&snapshot, &caller, state.clock.now(), client);
-    let plans: Vec<_> = req.items.iter().map(|item| issuer.plan_url(item)).collect();
+    let plans: Vec<_> = req
+        .items
+        .iter()
+        .map(|item| {
+            issuer
+                .plan_url(item)
+                .map_err(|e| outcome.denied(item.distribution.as_deref(), requested(item), e))
+        })
+        .collect();
     let plans = Arc::new(plans);
     let workers = state.pool.workers().max(1);
     let chunk = plans.len().div_ceil(workers);
@@ -76,8 +122,13 @@ async fn sign_batch(
         let end = (start + chunk).min(plans.len());
         let pool = Arc::clone(&state.pool);
         jobs.push(tokio::spawn(async move {
-            pool.run(move || plans[start..end].iter().map(|p| p.as_ref().map_err(clone_err).and_then(|p| p.sign_url())).collect::<Vec<_>>())
-                .await
+            pool.run(move || {
+                plans[start..end]
+                    .iter()
+                    .map(|p| p.as_ref().map_err(clone_err).and_then(|p| p.sign_url()))
+                    .collect::<Vec<_>>()
+            })
+            .await
         }));
     }
     let mut items = Vec::with_capacity(plans.len());
@@ -85,8 +136,15 @@ async fn sign_batch(
         let results = job.await.map_err(|e| ApiError::Internal(e.to_string()))??;
         items.extend(results.into_iter().map(|r| match r {
             Ok(answer) => BatchItem::Ok(answer),
-            Err(e) => BatchItem::Err { error: ApiError::from(e).problem() },
+            Err(e) => BatchItem::Err {
+                error: ApiError::from(e).problem(),
+            },
         }));
+    }
+    for (plan, item) in plans.iter().zip(&items) {
+        if let (Ok(plan), BatchItem::Ok(_)) = (plan, item) {
+            outcome.issued(&plan.grantee, started);
+        }
     }
     Ok(Json(BatchResponse { items }))
 }
@@ -95,7 +153,10 @@ async fn sign_batch(
 /// they may carry a key error).
 fn clone_err(e: &IssueError) -> IssueError {
     match e {
-        IssueError::Invalid { code, detail } => IssueError::Invalid { code, detail: detail.clone() },
+        IssueError::Invalid { code, detail } => IssueError::Invalid {
+            code,
+            detail: detail.clone(),
+        },
         IssueError::Denied(d) => IssueError::Denied(d.clone()),
         IssueError::Overloaded => IssueError::Overloaded,
         other => IssueError::Internal(other.to_string()),

@@ -42,14 +42,26 @@ struct VerifyResponse {
     policy: Option<serde_json::Value>,
 }
 
-async fn verify(State(state): State<AppState>, _caller: Caller, ApiJson(req): ApiJson<VerifyRequest>) -> Result<Json<VerifyResponse>, ApiError> {
-    let invalid = |detail: &str| ApiError::Invalid { code: "invalid_request", detail: detail.to_owned() };
+async fn verify(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiJson(req): ApiJson<VerifyRequest>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let invalid = |detail: &str| ApiError::Invalid {
+        code: "invalid_request",
+        detail: detail.to_owned(),
+    };
     let at = match &req.at {
-        Some(text) => OffsetDateTime::parse(text, &Rfc3339).map_err(|_| invalid("at must be an RFC 3339 date-time"))?.unix_timestamp(),
+        Some(text) => OffsetDateTime::parse(text, &Rfc3339)
+            .map_err(|_| invalid("at must be an RFC 3339 date-time"))?
+            .unix_timestamp(),
         None => state.clock.now(),
     };
     let client_ip = match &req.client_ip {
-        Some(ip) => Some(ip.parse::<Ipv4Addr>().map_err(|_| invalid("client_ip must be an IPv4 address"))?),
+        Some(ip) => Some(
+            ip.parse::<Ipv4Addr>()
+                .map_err(|_| invalid("client_ip must be an IPv4 address"))?,
+        ),
         None => None,
     };
     let ctx = RequestContext { at, client_ip };

@@ -83,7 +83,9 @@ fn pem_is_encrypted(pem: &[u8]) -> bool {
 pub(super) fn load_public(pem: &[u8]) -> Result<Box<dyn PublicKeyOps>, KeyError> {
     let key = match PKey::public_key_from_pem(pem) {
         Ok(key) => key,
-        Err(_) => Rsa::public_key_from_pem_pkcs1(pem).and_then(PKey::from_rsa).map_err(invalid)?,
+        Err(_) => Rsa::public_key_from_pem_pkcs1(pem)
+            .and_then(PKey::from_rsa)
+            .map_err(invalid)?,
     };
     let algorithm = algorithm_of(&key)?;
     Ok(Box::new(OpenSslPublic { key, algorithm }))
@@ -110,13 +112,18 @@ impl PrivateKeyOps for OpenSslPrivate {
         // PKCS#1 v1.5 is the default padding for RSA keys; for EC keys the
         // output is the DER-encoded (r, s) that CloudFront expects.
         let mut signer = Signer::new(digest(hash), &self.key).map_err(|e| KeyError::Sign(first_reason(&e)))?;
-        signer.sign_oneshot_to_vec(message).map_err(|e| KeyError::Sign(first_reason(&e)))
+        signer
+            .sign_oneshot_to_vec(message)
+            .map_err(|e| KeyError::Sign(first_reason(&e)))
     }
 
     fn public_key(&self) -> Result<Box<dyn PublicKeyOps>, KeyError> {
         let der = self.key.public_key_to_der().map_err(invalid)?;
         let key = PKey::public_key_from_der(&der).map_err(invalid)?;
-        Ok(Box::new(OpenSslPublic { key, algorithm: self.algorithm }))
+        Ok(Box::new(OpenSslPublic {
+            key,
+            algorithm: self.algorithm,
+        }))
     }
 
     fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
