@@ -81,6 +81,7 @@ fn missing_and_wrong_key_files_fail_at_start_with_one_line_each() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
 fn environment_overrides_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");

@@ -41,10 +41,10 @@ fn check_auth(config: &Config, problems: &mut Vec<String>) {
     if sources == 0 && auth.jwks_file.is_none() && auth.jwks_url.is_none() {
         problems.push("auth: no JWT key source (hmac_secret_files, public_keys, jwks_file or jwks_url)".into());
     }
-    if let Some(url) = &auth.jwks_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            problems.push(format!("auth.jwks_url: must be an http(s) URL, got {url:?}"));
-        }
+    if let Some(url) = &auth.jwks_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        problems.push(format!("auth.jwks_url: must be an http(s) URL, got {url:?}"));
     }
 }
 
@@ -68,12 +68,12 @@ fn check_distributions(config: &Config, problems: &mut Vec<String>) {
                 d.domain
             ));
         }
-        if let Some(prefix) = &d.path_prefix {
-            if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['*', '?', '#']) {
-                problems.push(format!(
-                    "{at}.path_prefix: must look like /uploads (leading /, no trailing /, no wildcards)"
-                ));
-            }
+        if let Some(prefix) = &d.path_prefix
+            && (!prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['*', '?', '#']))
+        {
+            problems.push(format!(
+                "{at}.path_prefix: must look like /uploads (leading /, no trailing /, no wildcards)"
+            ));
         }
         check_keys(&at, d, problems);
         if d.cookies.same_site == super::SameSite::None && !d.cookies.secure {

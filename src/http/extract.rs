@@ -59,10 +59,10 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         let result = state.auth.authenticate(token, state.clock.now());
-        if let (Err(AuthError::UnknownKey), Some(jwks)) = (&result, &state.jwks) {
-            if state.auth.unknown_kid(token).is_some() {
-                jwks.request_refresh();
-            }
+        if let (Err(AuthError::UnknownKey), Some(jwks)) = (&result, &state.jwks)
+            && state.auth.unknown_kid(token).is_some()
+        {
+            jwks.request_refresh();
         }
         result.map_err(|e| {
             crate::metrics::jwt_failure(e.reason());

@@ -295,13 +295,13 @@ impl<'a> Issuer<'a> {
         let resource: ResourcePattern = format!("{}{}", dist.domain, pattern)
             .parse()
             .map_err(|e| IssueError::invalid("invalid_policy_resource", format!("{e}")))?;
-        if let Some(url) = url {
-            if !crate::signing::wildcard::resource_matches(resource.as_str(), url.as_str()) {
-                return Err(IssueError::invalid(
-                    "policy_resource_mismatch",
-                    "policy_resource does not cover the signed URL",
-                ));
-            }
+        if let Some(url) = url
+            && !crate::signing::wildcard::resource_matches(resource.as_str(), url.as_str())
+        {
+            return Err(IssueError::invalid(
+                "policy_resource_mismatch",
+                "policy_resource does not cover the signed URL",
+            ));
         }
         Ok(resource)
     }

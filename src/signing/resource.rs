@@ -250,7 +250,8 @@ mod tests {
 
     #[test]
     fn refuses_bad_urls() {
-        let cases: &[(&str, fn(&InputError) -> bool)] = &[
+        type Check = fn(&InputError) -> bool;
+        let cases: &[(&str, Check)] = &[
             ("ftp://x/a", |e| matches!(e, InputError::Scheme(_))),
             ("https:///a", |e| matches!(e, InputError::NoHost(_))),
             ("https://x/a#frag", |e| matches!(e, InputError::Fragment(_))),
