@@ -81,7 +81,8 @@ impl DevSession {
         let snapshot = Snapshot::from_parts(vec![dist], &config);
         let mut secret = Zeroizing::new(vec![0u8; 32]);
         rand::rng().fill_bytes(&mut secret);
-        let auth = Authenticator::new(&config.auth, KeySet::hmac(&secret));
+        let auth = Authenticator::new(&config.auth, KeySet::hmac(&secret))
+            .with_token_cache(config.signing.token_cache_entries);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let now = clock.now();
         let pool = SigningPool::new(config.signing.workers, config.signing.queue_depth);

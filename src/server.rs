@@ -39,7 +39,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
     let keys = KeySet::from_files(&config.auth).map_err(|errors| ConfigError {
         problems: errors.iter().map(|e| format!("auth: {e}")).collect(),
     })?;
-    let auth = Authenticator::new(&config.auth, keys.clone());
+    let auth = Authenticator::new(&config.auth, keys.clone()).with_token_cache(config.signing.token_cache_entries);
     let pool = SigningPool::new(config.signing.workers, config.signing.queue_depth);
     let mut state = AppState::new(snapshot, auth, pool, Arc::new(SystemClock));
     if let Some(url) = &config.auth.jwks_url {

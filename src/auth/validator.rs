@@ -7,6 +7,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation, decode, decode_header};
+use quick_cache::sync::Cache;
+use sha2::{Digest, Sha256};
 
 use super::caller::{Caller, Claims};
 use super::keyset::KeySet;
@@ -81,6 +83,15 @@ pub struct Authenticator {
     leeway: u64,
     group_claim: String,
     keys: Arc<ArcSwap<KeySet>>,
+    verified: Option<Cache<[u8; 32], Arc<Verified>>>,
+}
+
+/// A token verified before: its caller, until `exp`, under one key set.
+struct Verified {
+    caller: Caller,
+    /// The key set that verified it; a key change invalidates. Holding the
+    /// `Arc` (not its address) rules out a new set reusing the old address.
+    keys: Arc<KeySet>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -107,7 +118,16 @@ impl Authenticator {
             leeway: auth.leeway_seconds,
             group_claim: auth.group_claim.clone(),
             keys: Arc::new(ArcSwap::from_pointee(keys)),
+            verified: None,
         }
+    }
+
+    /// Keeps up to `entries` verified tokens (by SHA-256 of the token) until
+    /// their `exp`, so a caller reusing its token skips signature checks.
+    /// Entries die with a key change (rotation, JWKS refresh). 0 disables.
+    pub fn with_token_cache(mut self, entries: usize) -> Self {
+        self.verified = (entries > 0).then(|| Cache::new(entries));
+        self
     }
 
     /// The swappable key set (for the JWKS refresher).
@@ -132,12 +152,36 @@ impl Authenticator {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLarge);
         }
+        let keys = self.keys.load_full();
+        let digest: Option<[u8; 32]> = self.verified.as_ref().map(|_| Sha256::digest(token.as_bytes()).into());
+        if let (Some(cache), Some(digest)) = (&self.verified, &digest)
+            && let Some(hit) = cache.get(digest)
+            && Arc::ptr_eq(&hit.keys, &keys)
+            && hit.caller.expires_at > now
+        {
+            metrics::counter!("cfsign_token_cache_total", "result" => "hit").increment(1);
+            return Ok(hit.caller.clone());
+        }
+        let caller = self.verify(token, now, &keys)?;
+        if let (Some(cache), Some(digest)) = (&self.verified, digest) {
+            metrics::counter!("cfsign_token_cache_total", "result" => "miss").increment(1);
+            cache.insert(
+                digest,
+                Arc::new(Verified {
+                    caller: caller.clone(),
+                    keys,
+                }),
+            );
+        }
+        Ok(caller)
+    }
+
+    fn verify(&self, token: &str, now: i64, keys: &KeySet) -> Result<Caller, AuthError> {
         let header = decode_header(token).map_err(|_| AuthError::Malformed)?;
         if !self.allowed.contains(&header.alg) {
             return Err(AuthError::AlgorithmNotAllowed);
         }
-        let keys = self.keys.load();
-        let candidates = candidates(&keys, header.alg, header.kid.as_deref());
+        let candidates = candidates(keys, header.alg, header.kid.as_deref());
         if candidates.is_empty() {
             return Err(AuthError::UnknownKey);
         }

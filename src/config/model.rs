@@ -77,6 +77,11 @@ pub struct SigningConfig {
     pub workers: usize,
     /// Signing jobs allowed to wait for a worker; beyond it the answer is 503.
     pub queue_depth: usize,
+    /// Signatures kept per distribution (policy → signature); 0 disables.
+    /// RSA PKCS#1 v1.5 is deterministic, so a hit returns the very same URL.
+    pub cache_entries: usize,
+    /// Verified tokens kept (by SHA-256 of the token) until their `exp`; 0 disables.
+    pub token_cache_entries: usize,
 }
 
 impl Default for SigningConfig {
@@ -84,6 +89,8 @@ impl Default for SigningConfig {
         Self {
             workers: 0,
             queue_depth: 256,
+            cache_entries: 10_000,
+            token_cache_entries: 10_000,
         }
     }
 }
@@ -175,6 +182,11 @@ pub struct DistributionConfig {
     pub hash_algorithm: HashAlgorithm,
     /// Only paths under this prefix may be signed, e.g. `/uploads`.
     pub path_prefix: Option<String>,
+    /// Round relative expiries up to a multiple of this (e.g. `5m`), never
+    /// past the grant's `max_ttl`: repeated requests then share one policy,
+    /// hence one cached signature and one cacheable URL.
+    #[serde(default, with = "humantime_serde::option")]
+    pub expiry_granularity: Option<Duration>,
     /// Attributes of signed cookies.
     #[serde(default)]
     pub cookies: CookieConfig,

@@ -2,9 +2,11 @@
 //! configured key's public half (for verification during rotation).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use super::sigcache::SignatureCache;
 use crate::config::{CookieConfig, DistributionConfig, SigningKeyConfig};
 use crate::signing::{HashAlgorithm, KeyPairId, PrivateKey, PublicKey};
 
@@ -34,6 +36,10 @@ pub struct Distribution {
     pub active: ActiveKey,
     /// Every configured key's id and public key.
     pub public_keys: Vec<(KeyPairId, PublicKey)>,
+    /// Relative expiries are rounded up to a multiple of this.
+    pub expiry_granularity: Option<Duration>,
+    /// Signatures already made with the active key (absent when disabled).
+    pub signatures: Option<SignatureCache>,
 }
 
 impl Distribution {
@@ -80,6 +86,8 @@ impl Distribution {
             cookies: config.cookies.clone(),
             active,
             public_keys,
+            expiry_granularity: config.expiry_granularity.filter(|g| !g.is_zero()),
+            signatures: None,
         })
     }
 }

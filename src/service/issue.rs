@@ -95,6 +95,7 @@ pub struct Plan {
     dist: Arc<Distribution>,
     url: Option<SignableUrl>,
     policy: Policy,
+    json: String,
     hash: HashAlgorithm,
     /// Audit description of what will be signed.
     pub grantee: Grantee,
@@ -214,7 +215,8 @@ impl<'a> Issuer<'a> {
         ask: &Ask<'_>,
     ) -> Result<Plan, IssueError> {
         let grant = self.snapshot.grants.authorize(self.caller, ask)?;
-        let policy = Policy::new(resource, times.expires, times.not_before, ip)
+        let expires = self.quantise(&dist, &times, grant.max_ttl.as_secs());
+        let policy = Policy::new(resource, expires, times.not_before, ip)
             .map_err(|e| IssueError::invalid("invalid_times", e.to_string()))?;
         let policy_type = match &url {
             Some(url) => crate::signing::signer::url_policy_type(url, &policy),
@@ -225,17 +227,34 @@ impl<'a> Issuer<'a> {
             resource: policy.resource().to_string(),
             grant: grant.name.clone(),
             policy_type,
-            expires: times.expires,
+            expires,
             hash_algorithm: hash,
             key_pair_id: dist.active.id.to_string(),
         };
+        let json = policy.to_json();
         Ok(Plan {
             dist,
             url,
             policy,
+            json,
             hash,
             grantee,
         })
+    }
+
+    /// Rounds a relative expiry up to the distribution's granularity, unless
+    /// that would exceed the grant's `max_ttl` (then the exact one is kept).
+    fn quantise(&self, dist: &Distribution, times: &Times, max_ttl: u64) -> i64 {
+        let Some(step) = dist.expiry_granularity.map(|g| g.as_secs() as i64).filter(|s| *s > 0) else {
+            return times.expires;
+        };
+        if !times.relative {
+            return times.expires;
+        }
+        // Expiries are positive, so rounding up is plain integer arithmetic.
+        let rounded = (times.expires.saturating_add(step - 1) / step).saturating_mul(step);
+        let fits = u64::try_from(rounded - self.now).is_ok_and(|ttl| ttl <= max_ttl);
+        if fits { rounded } else { times.expires }
     }
 
     /// An unknown distribution is a 403, not a 404: callers learn nothing
@@ -346,6 +365,7 @@ impl<'a> Issuer<'a> {
             ));
         }
         Ok(Times {
+            relative: expires_at.is_none(),
             expires,
             not_before,
             ttl: (expires - self.now) as u64,
@@ -375,6 +395,9 @@ struct Times {
     expires: i64,
     not_before: Option<i64>,
     ttl: u64,
+    /// The expiry came from a lifetime (not an absolute `expires_at`), so it
+    /// may be rounded to the distribution's granularity.
+    relative: bool,
 }
 
 fn parse_time(field: &str, text: &str) -> Result<i64, IssueError> {
@@ -396,15 +419,54 @@ fn rfc3339(epoch: i64) -> String {
 }
 
 impl Plan {
+    /// The answer from the signature cache, if this policy was signed before.
+    /// Cheap: call it on the reactor before going to the signing pool.
+    pub fn cached_url(&self) -> Option<UrlAnswer> {
+        let signature = self.dist.signatures.as_ref()?.get(self.hash, &self.json)?;
+        self.url_answer(&signature).ok()
+    }
+
+    /// The cached cookies, if this policy was signed before.
+    pub fn cached_cookies(&self) -> Option<CookieAnswer> {
+        let signature = self.dist.signatures.as_ref()?.get(self.hash, &self.json)?;
+        Some(self.cookie_answer(signature.to_string()))
+    }
+
     /// Signs a URL plan. CPU-bound: call on the signing pool.
     pub fn sign_url(&self) -> Result<UrlAnswer, IssueError> {
+        self.url_answer(&self.signature()?)
+    }
+
+    /// Signs a cookie plan. CPU-bound: call on the signing pool.
+    pub fn sign_cookies(&self) -> Result<CookieAnswer, IssueError> {
+        Ok(self.cookie_answer(self.signature()?.to_string()))
+    }
+
+    fn signer(&self) -> Signer<'_> {
+        Signer::new(&self.dist.active.key, &self.dist.active.id)
+    }
+
+    /// Signs the policy and remembers the signature.
+    fn signature(&self) -> Result<Arc<str>, IssueError> {
+        let signature: Arc<str> = self
+            .signer()
+            .signature(&self.json, self.hash)
+            .map_err(IssueError::Signing)?
+            .into();
+        if let Some(cache) = &self.dist.signatures {
+            cache.insert(self.hash, self.json.clone(), Arc::clone(&signature));
+        }
+        Ok(signature)
+    }
+
+    fn url_answer(&self, signature: &str) -> Result<UrlAnswer, IssueError> {
         let url = self
             .url
             .as_ref()
             .ok_or_else(|| IssueError::Internal("not a URL plan".into()))?;
-        let signed = Signer::new(&self.dist.active.key, &self.dist.active.id)
-            .sign_url(url, &self.policy, self.hash)
-            .map_err(IssueError::Signing)?;
+        let signed = self
+            .signer()
+            .assemble_url(url, &self.policy, &self.json, self.hash, signature);
         Ok(UrlAnswer {
             url: signed.url,
             expires_at: rfc3339(signed.expires),
@@ -415,14 +477,13 @@ impl Plan {
         })
     }
 
-    /// Signs a cookie plan. CPU-bound: call on the signing pool.
-    pub fn sign_cookies(&self) -> Result<CookieAnswer, IssueError> {
-        let signed = Signer::new(&self.dist.active.key, &self.dist.active.id)
-            .sign_cookies(&self.policy, self.hash)
-            .map_err(IssueError::Signing)?;
+    fn cookie_answer(&self, signature: String) -> CookieAnswer {
+        let signed = self
+            .signer()
+            .assemble_cookies(&self.policy, &self.json, self.hash, signature);
         let attrs = cookie_attributes(&self.dist.cookies);
         let set_cookie = signed.cookies.iter().map(|(n, v)| format!("{n}={v}{attrs}")).collect();
-        Ok(CookieAnswer {
+        CookieAnswer {
             cookies: OrderedCookies(signed.cookies),
             set_cookie,
             expires_at: rfc3339(signed.expires),
@@ -430,7 +491,7 @@ impl Plan {
             key_pair_id: signed.key_pair_id,
             policy_type: signed.policy_type,
             hash_algorithm: signed.hash_algorithm,
-        })
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod issue;
 mod paths;
 mod pool;
 mod requests;
+mod sigcache;
 mod snapshot;
 
 pub use clock::{Clock, FixedClock, SystemClock};
@@ -17,4 +18,5 @@ pub use error::IssueError;
 pub use issue::{CookieAnswer, Grantee, Issuer, Plan, UrlAnswer};
 pub use pool::{PoolStats, SigningPool};
 pub use requests::{CookieRequest, IpRequest, UrlRequest};
+pub use sigcache::SignatureCache;
 pub use snapshot::Snapshot;

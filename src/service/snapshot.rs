@@ -9,6 +9,7 @@ use crate::config::{Config, ConfigError};
 use crate::signing::{CidrV4, KeyResolver, PublicKey};
 
 use super::distribution::Distribution;
+use super::sigcache::SignatureCache;
 
 /// A consistent view of the configuration, keys loaded.
 #[derive(Debug)]
@@ -55,7 +56,11 @@ impl Snapshot {
         Self {
             distributions: distributions
                 .into_iter()
-                .map(|d| (d.name.clone(), Arc::new(d)))
+                .map(|mut d| {
+                    let entries = config.signing.cache_entries;
+                    d.signatures = (entries > 0).then(|| SignatureCache::new(entries));
+                    (d.name.clone(), Arc::new(d))
+                })
                 .collect(),
             grants: GrantSet::new(&config.grants),
             trusted_proxies: config

@@ -76,9 +76,23 @@ impl<'a> Signer<'a> {
     /// in shape *and* grants exactly `url` (CloudFront rebuilds canned
     /// policies from the request URL); otherwise it travels as `Policy=`.
     pub fn sign_url(&self, url: &SignableUrl, policy: &Policy, hash: HashAlgorithm) -> Result<SignedUrl, KeyError> {
-        let policy_type = url_policy_type(url, policy);
         let json = policy.to_json();
         let signature = self.signature(&json, hash)?;
+        Ok(self.assemble_url(url, policy, &json, hash, &signature))
+    }
+
+    /// Builds the signed URL from a signature already made over
+    /// `policy_json` (which must be `policy.to_json()`): lets callers cache
+    /// signatures, since RSA PKCS#1 v1.5 is deterministic.
+    pub fn assemble_url(
+        &self,
+        url: &SignableUrl,
+        policy: &Policy,
+        json: &str,
+        hash: HashAlgorithm,
+        signature: &str,
+    ) -> SignedUrl {
+        let policy_type = url_policy_type(url, policy);
         let first = match policy_type {
             PolicyType::Canned => format!("Expires={}", policy.date_less_than()),
             PolicyType::Custom => format!("Policy={}", base64cf::encode(json.as_bytes())),
@@ -88,29 +102,40 @@ impl<'a> Signer<'a> {
         out.push(if url.has_query() { '&' } else { '?' });
         out.push_str(&first);
         out.push_str("&Signature=");
-        out.push_str(&signature);
+        out.push_str(signature);
         out.push_str("&Key-Pair-Id=");
         out.push_str(self.key_pair_id.as_str());
         if hash.is_explicit() {
             out.push_str("&Hash-Algorithm=");
             out.push_str(hash.as_str());
         }
-        Ok(SignedUrl {
+        SignedUrl {
             url: out,
             policy_type,
             expires: policy.date_less_than(),
             key_pair_id: self.key_pair_id.to_string(),
             hash_algorithm: hash,
-        })
+        }
     }
 
     /// Signs `policy` as cookies. Canned cookies only for a canned-shaped
     /// policy; a wildcard resource always gets `CloudFront-Policy`.
     pub fn sign_cookies(&self, policy: &Policy, hash: HashAlgorithm) -> Result<SignedCookies, KeyError> {
-        use cookie_names::*;
-        let policy_type = policy.policy_type();
         let json = policy.to_json();
         let signature = self.signature(&json, hash)?;
+        Ok(self.assemble_cookies(policy, &json, hash, signature))
+    }
+
+    /// Builds the cookies from a signature already made over `json`.
+    pub fn assemble_cookies(
+        &self,
+        policy: &Policy,
+        json: &str,
+        hash: HashAlgorithm,
+        signature: String,
+    ) -> SignedCookies {
+        use cookie_names::*;
+        let policy_type = policy.policy_type();
         let mut cookies = Vec::with_capacity(4);
         cookies.push(match policy_type {
             PolicyType::Canned => (EXPIRES, policy.date_less_than().to_string()),
@@ -121,13 +146,13 @@ impl<'a> Signer<'a> {
         if hash.is_explicit() {
             cookies.push((HASH_ALGORITHM, hash.as_str().to_owned()));
         }
-        Ok(SignedCookies {
+        SignedCookies {
             cookies,
             policy_type,
             expires: policy.date_less_than(),
             key_pair_id: self.key_pair_id.to_string(),
             hash_algorithm: hash,
-        })
+        }
     }
 }
 

@@ -39,6 +39,10 @@ async fn sign_cookies(
     let plan = Issuer::new(&snapshot, &caller, state.clock.now(), client)
         .plan_cookies(&req)
         .map_err(deny)?;
+    if let Some(answer) = plan.cached_cookies() {
+        outcome.issued(&plan.grantee, started);
+        return cookie_response(answer);
+    }
     let plan = std::sync::Arc::new(plan);
     let job = std::sync::Arc::clone(&plan);
     let answer = state
@@ -48,6 +52,11 @@ async fn sign_cookies(
         .and_then(|r| r)
         .map_err(deny)?;
     outcome.issued(&plan.grantee, started);
+    cookie_response(answer)
+}
+
+/// The JSON answer plus one `Set-Cookie` header per cookie.
+fn cookie_response(answer: CookieAnswer) -> Result<(HeaderMap, Json<CookieAnswer>), ApiError> {
     let mut headers = HeaderMap::new();
     for value in &answer.set_cookie {
         let value = HeaderValue::from_str(value).map_err(|e| ApiError::Internal(format!("cookie header: {e}")))?;
