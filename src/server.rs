@@ -66,25 +66,42 @@ pub async fn run(state: AppState, options: HttpOptions, listen: Option<SocketAdd
         .await
         .map_err(|source| RunError::Io { addr, source })?;
     let local = listener.local_addr().map_err(|source| RunError::Io { addr, source })?;
+    // Handlers first: whoever reads this line may send SIGTERM at once.
+    let signal = shutdown_signal();
     tracing::info!(%local, "cfsign listening");
-    serve_until_signal(listener, state, options)
+    serve_until(listener, state, options, signal)
         .await
         .map_err(|source| RunError::Io { addr: local, source })
 }
 
 /// Serves on an already bound listener until SIGTERM/Ctrl-C, then drains.
 pub async fn serve_until_signal(listener: TcpListener, state: AppState, options: HttpOptions) -> std::io::Result<()> {
+    serve_until(listener, state, options, shutdown_signal()).await
+}
+
+async fn serve_until(
+    listener: TcpListener,
+    state: AppState,
+    options: HttpOptions,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let grace = options.server.shutdown_grace;
+    let drain_delay = options.server.drain_delay;
     let router = http::router(state.clone(), &options);
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let draining = Arc::clone(&state.draining);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signal.await;
         draining.store(true, Ordering::Relaxed);
         tracing::info!(
+            drain_delay_ms = drain_delay.as_millis() as u64,
             grace_seconds = grace.as_secs(),
-            "shutdown requested; draining in-flight requests"
+            "shutdown requested; /readyz now answers 503"
         );
+        // Keep accepting while load balancers notice the failing readiness
+        // probe; only then stop accepting and drain what is in flight.
+        tokio::time::sleep(drain_delay).await;
+        tracing::info!("no longer accepting connections; draining in-flight requests");
         let _ = stop_tx.send(true);
     });
     let mut graceful_rx = stop_rx.clone();
@@ -104,25 +121,31 @@ pub async fn serve_until_signal(listener: TcpListener, state: AppState, options:
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or Ctrl-C. The SIGTERM handler is installed by this
+/// call, not when the future is first polled: until then SIGTERM's default
+/// action would kill the process, skipping the drain.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {}
+            () = term => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
 }
 
@@ -161,14 +184,21 @@ pub fn reload(state: &AppState, path: &std::path::Path) -> Result<(), ConfigErro
 
 /// Reloads on every SIGHUP (Unix); failures are logged and counted.
 pub fn spawn_reload_on_sighup(state: AppState, path: std::path::PathBuf) {
+    // Installed here, not in the task: SIGHUP's default action is to terminate.
+    #[cfg(unix)]
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("SIGHUP handler unavailable: reload needs a restart");
+        return;
+    };
     #[cfg(unix)]
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-            tracing::warn!("SIGHUP handler unavailable: reload needs a restart");
-            return;
-        };
         while hup.recv().await.is_some() {
-            match reload(&state, &path) {
+            // Reading files and parsing keys blocks: keep it off the reactor.
+            let (job_state, job_path) = (state.clone(), path.clone());
+            let result = tokio::task::spawn_blocking(move || reload(&job_state, &job_path))
+                .await
+                .unwrap_or_else(|e| Err(ConfigError::one(format!("reload task failed: {e}"))));
+            match result {
                 Ok(()) => crate::metrics::reload(true),
                 Err(e) => {
                     crate::metrics::reload(false);

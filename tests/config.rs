@@ -90,6 +90,7 @@ fn environment_overrides_the_file() {
         jail.set_env("CFSIGN_SERVER__LISTEN", "0.0.0.0:9999");
         jail.set_env("CFSIGN_AUTH__LEEWAY_SECONDS", "5");
         jail.set_env("CFSIGN_LISTEN", "ignored-by-the-file-loader");
+        jail.set_env("CFSIGN_DIFF_NO_SETUP", "1");
         let c = config::load(&path).map_err(|e| e.to_string())?;
         assert_eq!(c.server.listen.port(), 9999);
         assert_eq!(c.auth.leeway_seconds, 5);

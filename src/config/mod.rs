@@ -33,9 +33,6 @@ impl ConfigError {
     }
 }
 
-/// Environment variables that belong to the CLI, not to the file's schema.
-const CLI_ENV: &[&str] = &["listen", "config", "log", "log_format", "url"];
-
 /// Reads `path` and the `CFSIGN_*` environment, then checks the result.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     if !path.is_file() {
@@ -46,7 +43,14 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     }
     let figment = Figment::new()
         .merge(Toml::file_exact(path))
-        .merge(Env::prefixed("CFSIGN_").ignore(CLI_ENV).split("__"));
+        // Only `SECTION__KEY` variables address the file's schema; single-level
+        // ones (CFSIGN_LISTEN, CFSIGN_CONFIG, CFSIGN_DIFF_*, ...) belong to the
+        // CLI or to tools and must not be mistaken for unknown config keys.
+        .merge(
+            Env::prefixed("CFSIGN_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
     from_figment(figment)
 }
 

@@ -45,7 +45,12 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// Most requests handled at once; more wait in the listener's backlog.
     pub max_concurrent_requests: usize,
-    /// Time given to in-flight requests after SIGTERM/Ctrl-C.
+    /// After SIGTERM/Ctrl-C, time during which `/readyz` is already 503 but
+    /// new connections are still served, so load balancers can stop routing
+    /// here first (Kubernetes: a few seconds; one machine: 0).
+    #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
+    /// Time given to in-flight requests after SIGTERM/Ctrl-C (and the drain delay).
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
     /// Serve `/metrics` on this address instead of the main listener.
@@ -62,6 +67,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(10),
             body_limit_bytes: 64 * 1024,
             max_concurrent_requests: 1024,
+            drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
             metrics_listen: None,
             trusted_proxies: Vec::new(),

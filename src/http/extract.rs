@@ -57,13 +57,23 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)?;
-        let result = state.auth.authenticate(token, state.clock.now());
-        if let (Err(AuthError::UnknownKey), Some(jwks)) = (&result, &state.jwks)
-            && state.auth.unknown_kid(token).is_some()
-        {
-            jwks.request_refresh();
-        }
+        // A missing or malformed header is a refused token too: counted and audited.
+        let result = bearer(parts).and_then(|token| {
+            let result = state.auth.authenticate(token, state.clock.now());
+            if let (Err(AuthError::UnknownKey), Some(jwks)) = (&result, &state.jwks)
+                && state.auth.unknown_kid(token).is_some()
+            {
+                jwks.request_refresh();
+            }
+            result
+        });
+        let client_ip = match &result {
+            Err(_) => {
+                let Ok(ClientAddr(ip)) = ClientAddr::from_request_parts(parts, state).await;
+                ip
+            }
+            Ok(_) => None,
+        };
         result.map_err(|e| {
             crate::metrics::jwt_failure(e.reason());
             let request_id = parts
@@ -74,7 +84,7 @@ impl FromRequestParts<AppState> for Caller {
             let who = crate::audit::Who {
                 caller: None,
                 request_id,
-                client_ip: None,
+                client_ip,
             };
             crate::audit::denied(who, "auth", None, None, e.reason());
             ApiError::Unauthorized(e)

@@ -1,8 +1,9 @@
 //! The HTTP transport: the router with its layers, and `serve`.
 //!
 //! Layers, outermost first: request id (set, then propagated), tracing span
-//! per request (Authorization marked sensitive), panic → 500, problem bodies,
-//! timeout, CORS, load shedding over a concurrency limit, body size limit.
+//! per request (Authorization marked sensitive), CORS, request metrics,
+//! problem bodies, panic → 500, timeout, load shedding over a concurrency
+//! limit, body size limit.
 
 pub mod error;
 pub mod extract;
@@ -62,14 +63,16 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .concurrency_limit(options.server.max_concurrent_requests.max(1));
     api.layer(DefaultBodyLimit::max(options.server.body_limit_bytes))
         .layer(shed)
-        .layer(cors(&options.cors))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             options.server.request_timeout,
         ))
+        .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn(error::problem_bodies))
         .route_layer(middleware::from_fn(crate::metrics::track_requests))
-        .layer(CatchPanicLayer::new())
+        // Outside the timeout, panic and problem layers, so that every answer
+        // (a 408, a 500) carries the CORS headers and a browser can read it.
+        .layer(cors(&options.cors))
         .layer(TraceLayer::new_for_http().make_span_with(span))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
@@ -122,7 +125,7 @@ fn cors(config: &CorsConfig) -> CorsLayer {
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID])
-        .expose_headers([REQUEST_ID])
+        .expose_headers([REQUEST_ID, header::WWW_AUTHENTICATE, header::RETRY_AFTER])
         .allow_credentials(true)
         .max_age(config.max_age.unwrap_or(Duration::from_secs(600)))
 }

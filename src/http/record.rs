@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 
 use crate::audit::{self, Who};
 use crate::auth::Caller;
+use crate::http::error::ApiError;
 use crate::service::{Grantee, IssueError};
 
 /// The request id set (or accepted) by the request-id layer.
@@ -60,6 +61,16 @@ impl Outcome<'_> {
         };
         crate::metrics::denial(reason);
         audit::denied(self.who(), self.kind, distribution, resource, &error.to_string());
+        error
+    }
+
+    /// Records a request refused before it could be planned: its body was
+    /// not JSON, not of the right shape (a negative or fractional TTL, an
+    /// unknown field...), too large, or not `application/json`.
+    pub fn rejected(&self, error: ApiError) -> ApiError {
+        let (_, code) = error.status_and_code();
+        crate::metrics::denial(code);
+        audit::denied(self.who(), self.kind, None, None, &error.to_string());
         error
     }
 

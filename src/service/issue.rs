@@ -253,7 +253,7 @@ impl<'a> Issuer<'a> {
         }
         // Expiries are positive, so rounding up is plain integer arithmetic.
         let rounded = (times.expires.saturating_add(step - 1) / step).saturating_mul(step);
-        let fits = u64::try_from(rounded - self.now).is_ok_and(|ttl| ttl <= max_ttl);
+        let fits = rounded <= LAST_EXPIRY && u64::try_from(rounded - self.now).is_ok_and(|ttl| ttl <= max_ttl);
         if fits { rounded } else { times.expires }
     }
 
@@ -357,6 +357,12 @@ impl<'a> Issuer<'a> {
         if expires <= self.now {
             return Err(IssueError::invalid("invalid_times", "expiry must be in the future"));
         }
+        if expires > LAST_EXPIRY {
+            return Err(IssueError::invalid(
+                "invalid_times",
+                "expiry must be at or before 9999-12-31T23:59:59Z",
+            ));
+        }
         let not_before = not_before.map(|s| parse_time("not_before", s)).transpose()?;
         if not_before.is_some_and(|nb| nb >= expires) {
             return Err(IssueError::invalid(
@@ -390,6 +396,10 @@ impl<'a> Issuer<'a> {
         }
     }
 }
+
+/// The last instant RFC 3339 can write (9999-12-31T23:59:59Z): answers give
+/// the expiry as an RFC 3339 date-time, so no later expiry is signed.
+const LAST_EXPIRY: i64 = 253_402_300_799;
 
 struct Times {
     expires: i64,

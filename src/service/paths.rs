@@ -40,7 +40,10 @@ pub fn check_path(path: &str, allow_star: bool) -> Result<(), IssueError> {
     }
     check_escapes(path)?;
     for segment in path[1..].split('/') {
-        if segment == "." || segment == ".." {
+        // `..;x` is `..` with a path parameter: origins such as Tomcat or
+        // Spring resolve it as a dot segment.
+        let name = segment.split(';').next().unwrap_or(segment);
+        if name == "." || name == ".." {
             return Err(bad("path must not contain '.' or '..' segments"));
         }
         if segment.is_empty() && !path.ends_with('/') {

@@ -25,7 +25,7 @@ async fn sign_cookies(
     caller: Caller,
     ClientAddr(client): ClientAddr,
     RequestId(request_id): RequestId,
-    ApiJson(req): ApiJson<CookieRequest>,
+    body: Result<ApiJson<CookieRequest>, ApiError>,
 ) -> Result<(HeaderMap, Json<CookieAnswer>), ApiError> {
     let outcome = Outcome {
         kind: "cookies",
@@ -33,6 +33,7 @@ async fn sign_cookies(
         request_id: &request_id,
         client_ip: client,
     };
+    let ApiJson(req) = body.map_err(|e| outcome.rejected(e))?;
     let started = Instant::now();
     let deny = |e| outcome.denied(req.distribution.as_deref(), Some(&req.resource), e);
     let snapshot = state.snapshot.load_full();

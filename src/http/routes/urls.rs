@@ -30,7 +30,7 @@ async fn sign_one(
     caller: Caller,
     ClientAddr(client): ClientAddr,
     RequestId(request_id): RequestId,
-    ApiJson(req): ApiJson<UrlRequest>,
+    body: Result<ApiJson<UrlRequest>, ApiError>,
 ) -> Result<Json<UrlAnswer>, ApiError> {
     let outcome = Outcome {
         kind: "url",
@@ -38,6 +38,7 @@ async fn sign_one(
         request_id: &request_id,
         client_ip: client,
     };
+    let ApiJson(req) = body.map_err(|e| outcome.rejected(e))?;
     let started = Instant::now();
     let snapshot = state.snapshot.load_full();
     let plan = Issuer::new(&snapshot, &caller, state.clock.now(), client)
@@ -92,7 +93,7 @@ async fn sign_batch(
     caller: Caller,
     ClientAddr(client): ClientAddr,
     RequestId(request_id): RequestId,
-    ApiJson(req): ApiJson<BatchRequest>,
+    body: Result<ApiJson<BatchRequest>, ApiError>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let outcome = Outcome {
         kind: "url",
@@ -100,12 +101,13 @@ async fn sign_batch(
         request_id: &request_id,
         client_ip: client,
     };
+    let ApiJson(req) = body.map_err(|e| outcome.rejected(e))?;
     let started = Instant::now();
     if req.items.is_empty() || req.items.len() > MAX_BATCH {
-        return Err(ApiError::Invalid {
+        return Err(outcome.rejected(ApiError::Invalid {
             code: "invalid_batch",
             detail: format!("a batch holds 1 to {MAX_BATCH} items"),
-        });
+        }));
     }
     let snapshot = state.snapshot.load_full();
     let issuer = Issuer::new(&snapshot, &caller, state.clock.now(), client);

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""cfsign's performance benchmark: one invocation, one machine, ratios.
+
+Builds release, runs `openssl speed rsa2048` (1 core and -multi N), starts
+`cfsign serve` with a benchmark configuration, drives it with
+`examples/loadgen.rs` (same machine, loopback only, bounded in time), and
+prints a Markdown report: signs/s, ratios to OpenSSL, p50/p99 latencies,
+503 latencies under overload, cache throughput, batch CPU use, RSS, start-up.
+
+    python3 bench/run.py [--seconds 10] [--skip-build] [--out bench/RESULTS.md]
+
+Nothing here asserts: the numbers go to the README's Performance section.
+"""
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target/release/cfsign")
+LOADGEN = os.path.join(ROOT, "target/release/examples/loadgen")
+KEYS = os.path.join(ROOT, "tests/fixtures/keys")
+ISSUER, AUDIENCE = "https://bench.invalid/", "cfsign"
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+
+
+def openssl_speed(seconds, multi=None):
+    cmd = ["openssl", "speed", "-seconds", str(seconds)]
+    if multi:
+        cmd += ["-multi", str(multi)]
+    out = sh(cmd + ["rsa2048"])
+    # "rsa 2048 bits 0.000243s 0.000007s 4115.2 142857.1" (or "+F2:..." lines with -multi)
+    for line in out.splitlines():
+        m = re.match(r"\s*rsa\s+2048 bits\s+\S+\s+\S+\s+([\d.]+)", line)
+        if m:
+            return float(m.group(1))
+    for line in out.splitlines():
+        if line.startswith("+F2:"):
+            return float(line.split(":")[5])
+    raise RuntimeError("cannot parse openssl speed output:\n" + out)
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256_token(secret, sub, ttl=3600):
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    now = int(time.time())
+    payload = b64url(json.dumps({"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + ttl}).encode())
+    sig = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64url(sig)}"
+
+
+def rs256_token(private_pem, kid, sub, ttl=3600):
+    header = b64url(json.dumps({"alg": "RS256", "typ": "JWT", "kid": kid}).encode())
+    now = int(time.time())
+    payload = b64url(json.dumps({"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + ttl}).encode())
+    signing_input = f"{header}.{payload}".encode()
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", private_pem], input=signing_input,
+                         capture_output=True, check=True).stdout
+    return f"{header}.{payload}.{b64url(sig)}"
+
+
+CONFIG = """
+[server]
+max_concurrent_requests = 4096
+request_timeout = "30s"
+
+[signing]
+workers = 0
+queue_depth = {queue_depth}
+token_cache_entries = {token_cache}
+
+[auth]
+issuers = ["{issuer}"]
+audiences = ["{audience}"]
+algorithms = ["HS256", "RS256"]
+hmac_secret_files = ["{secret}"]
+public_keys = [{{ kid = "bench-rs", path = "{jwt_pub}" }}]
+
+[[distributions]]
+name = "reports"
+domain = "https://cdn.example.com"
+keys = [
+  {{ key_pair_id = "KBENCH00000001", private_key_file = "{rsa}", active = true }},
+  {{ key_pair_id = "KBENCH00000002", private_key_file = "{ec}" }},
+]
+
+[[distributions]]
+name = "thumbs"
+domain = "https://img.example.com"
+expiry_granularity = "5m"
+keys = [{{ key_pair_id = "KBENCH00000003", private_key_file = "{rsa}" }}]
+
+[[grants]]
+name = "bench"
+subjects = ["bench"]
+distributions = ["reports", "thumbs"]
+allow = ["/*"]
+max_ttl = "7d"
+"""
+
+
+class Service:
+    def __init__(self, tmp, queue_depth=256, token_cache=10000):
+        self.secret = os.urandom(32)
+        with open(os.path.join(tmp, "secret"), "wb") as f:
+            f.write(self.secret)
+        self.jwt_key = os.path.join(tmp, "jwt.pem")
+        if not os.path.exists(self.jwt_key):
+            sh(["openssl", "genrsa", "-out", self.jwt_key, "2048"])
+            sh(["openssl", "rsa", "-in", self.jwt_key, "-pubout", "-out", os.path.join(tmp, "jwt.pub.pem")])
+        path = os.path.join(tmp, "bench.toml")
+        with open(path, "w") as f:
+            f.write(CONFIG.format(queue_depth=queue_depth, token_cache=token_cache, issuer=ISSUER, audience=AUDIENCE,
+                                  secret=os.path.join(tmp, "secret"), jwt_pub=os.path.join(tmp, "jwt.pub.pem"),
+                                  rsa=os.path.join(KEYS, "rsa2048.pem"), ec=os.path.join(KEYS, "ec-p256.pem")))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CFSIGN_")}
+        env["RUST_LOG"] = "warn"
+        self.log = open(os.path.join(tmp, "service.log"), "w")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([BIN, "serve", "--config", path, "--listen", "127.0.0.1:0", "--log-format", "json"],
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
+        self.port = self._port()
+        self.ready_after = self._wait_ready()
+
+    def _port(self):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("cfsign exited before listening")
+            m = re.search(r'"local":"127\.0\.0\.1:(\d+)"', line)
+            if m:
+                return int(m.group(1))
+        raise RuntimeError("cfsign did not announce its port")
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        return time.monotonic() - self.started
+            except Exception:
+                time.sleep(0.002)
+        raise RuntimeError("cfsign never became ready")
+
+    def rss_mb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def url(self, path="/v1/signed-urls"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=25)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def load(svc, token, seconds, rate=0, concurrency=64, same_key=False, body=None, sample_rss=True):
+    cmd = [LOADGEN, "--url", svc.url(), "--token", token, "--rate", str(rate), "--concurrency", str(concurrency),
+           "--duration", str(seconds)]
+    if same_key:
+        cmd.append("--same-key")
+    if body:
+        cmd += ["--body", body]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    peak = 0.0
+    while proc.poll() is None:
+        if sample_rss:
+            peak = max(peak, svc.rss_mb())
+        time.sleep(0.2)
+    result = json.loads(proc.stdout.read())
+    result["peak_rss_mb"] = round(peak, 1)
+    return result
+
+
+def batch(svc, token):
+    items = [{"key": f"batch/{i}.pdf", "ttl_seconds": 3600} for i in range(1000)]
+    body = json.dumps({"items": items}).encode()
+    req = urllib.request.Request(svc.url("/v1/signed-urls/batch"), data=body, method="POST",
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    cpu0, t0 = svc.cpu_seconds(), time.monotonic()
+    with urllib.request.urlopen(req, timeout=60) as r:
+        answer = json.loads(r.read())
+    wall, cpu = time.monotonic() - t0, svc.cpu_seconds() - cpu0
+    ok = sum(1 for i in answer["items"] if "url" in i)
+    return {"items_ok": ok, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "cores_used": round(cpu / wall, 2)}
+
+
+def criterion_canned():
+    """Median ns/op of the default backend's canned-URL bench, if criterion ran."""
+    est = os.path.join(ROOT, "target/criterion/openssl/canned_url_sha1_rsa/new/estimates.json")
+    if not os.path.exists(est):
+        return None
+    with open(est) as f:
+        return json.load(f)["median"]["point_estimate"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    s = args.seconds
+    if not args.skip_build:
+        subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "cfsign", "--example", "loadgen"],
+                       cwd=ROOT, check=True)
+    cores = os.cpu_count()
+    report = {"machine": {"cores": cores, "cpu": cpu_model(), "kernel": os.uname().release}}
+    report["openssl_rsa2048_sign_per_s_1core"] = openssl_speed(3)
+    report["openssl_rsa2048_sign_per_s_all_cores"] = openssl_speed(3, multi=cores)
+    print(f"openssl speed: {report['openssl_rsa2048_sign_per_s_1core']:.0f}/s (1 core), "
+          f"{report['openssl_rsa2048_sign_per_s_all_cores']:.0f}/s (-multi {cores})", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        svc = Service(tmp)
+        report["startup_to_ready_ms"] = round(svc.ready_after * 1000, 1)
+        report["idle_rss_mb"] = round(svc.rss_mb(), 1)
+        hs = hs256_token(svc.secret, "bench")
+        rs = rs256_token(svc.jwt_key, "bench-rs", "bench")
+        load(svc, hs, 2)  # warm-up
+        sat = load(svc, hs, s)
+        report["saturation_hs256_distinct"] = sat
+        cap = sat["ok_per_s"]
+        report["half_load_fixed_rate"] = load(svc, hs, s, rate=int(cap / 2), concurrency=256)
+        report["rs256_token_cached"] = load(svc, rs, s)
+        report["cache_same_resource_quantised"] = load(
+            svc, hs, s, same_key=True,
+            body='{"distribution":"thumbs","key":"hot/thumbnail.jpg","ttl_seconds":600}')
+        report["batch_1000"] = batch(svc, hs)
+        report["idle_rss_after_mb"] = round(svc.rss_mb(), 1)
+        svc.stop()
+        # Token verification without the cache: RS256 on every request.
+        svc = Service(tmp, token_cache=0)
+        rs = rs256_token(svc.jwt_key, "bench-rs", "bench")
+        load(svc, rs, 2)
+        report["rs256_token_uncached"] = load(svc, rs, s)
+        report["hs256_token_uncached"] = load(svc, hs256_token(svc.secret, "bench"), s)
+        svc.stop()
+        # Overload: 3x the measured capacity, small queue so shedding shows.
+        svc = Service(tmp, queue_depth=64)
+        hs = hs256_token(svc.secret, "bench")
+        load(svc, hs, 2)
+        report["overload_3x"] = load(svc, hs, s, rate=int(cap * 3), concurrency=4096)
+        svc.stop()
+    ns = criterion_canned()
+    if ns:
+        report["criterion_canned_url_per_s"] = round(1e9 / ns)
+    one, multi = report["openssl_rsa2048_sign_per_s_1core"], report["openssl_rsa2048_sign_per_s_all_cores"]
+    report["ratios"] = {
+        "http_saturation_vs_openssl_multi": round(cap / multi, 3),
+        "cache_vs_openssl_1core": round(report["cache_same_resource_quantised"]["ok_per_s"] / one, 2),
+        "overload_accepted_vs_saturation": round(report["overload_3x"]["ok_per_s"] / cap, 3),
+    }
+    if ns:
+        report["ratios"]["criterion_vs_openssl_1core"] = round(report["criterion_canned_url_per_s"] / one, 3)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+if __name__ == "__main__":
+    if not shutil.which("openssl"):
+        sys.exit("bench needs the openssl command")
+    main()

@@ -1,0 +1,620 @@
+//! Harness for tests that run the real `cfsign` binary: a config file and
+//! secrets in a temporary directory, the child process with every line of
+//! its stdout and stderr captured, tokens, signals and bounded waits.
+//!
+//! Every wait here has a deadline; a `Server` kills its child on drop.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cfsign::signing::{PublicKey, RequestContext, verify_cookies, verify_url};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::{Value, json};
+
+pub const ISSUER: &str = "https://auth.e2e.test/";
+pub const AUDIENCE: &str = "cfsign";
+pub const HMAC_SECRET: &[u8] = b"e2e-hmac-secret-with-enough-entropy-9f8e7d6c5b4a";
+
+/// Longest time the binary may take to start listening.
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn key_file(name: &str) -> PathBuf {
+    fixtures().join("keys").join(name)
+}
+
+pub fn public(name: &str) -> PublicKey {
+    PublicKey::from_pem(&std::fs::read(key_file(name)).unwrap()).unwrap()
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Path as it goes into TOML (a basic string).
+pub fn toml_path(p: &Path) -> String {
+    p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// `[server]` and `[auth]` for a binary under test; `body` adds the
+/// distributions and grants. The HMAC secret lives in `dir/hmac.secret`.
+pub fn config_text(dir: &Path, grace: &str, body: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+request_timeout = "15s"
+shutdown_grace = "{grace}"
+
+[auth]
+issuers = ["{ISSUER}"]
+audiences = ["{AUDIENCE}"]
+algorithms = ["HS256"]
+hmac_secret_files = ["{secret}"]
+
+{body}
+"#,
+        secret = toml_path(&dir.join("hmac.secret")),
+    )
+}
+
+/// Writes `text` to `path` atomically (write + rename), so a reload never
+/// reads a half-written file.
+pub fn write_atomic(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// An HS256 token: `claims` merged over valid defaults (null removes).
+pub fn token(claims: Value) -> String {
+    token_with_secret(claims, HMAC_SECRET)
+}
+
+pub fn token_with_secret(claims: Value, secret: &[u8]) -> String {
+    let mut base = json!({ "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600, "iat": now() });
+    if let (Some(b), Some(c)) = (base.as_object_mut(), claims.as_object()) {
+        for (k, v) in c {
+            if v.is_null() {
+                b.remove(k);
+            } else {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    encode(&Header::new(Algorithm::HS256), &base, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+/// Lines captured from the child, in arrival order per stream.
+#[derive(Default)]
+struct Captured {
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+    stdout_closed: bool,
+    stderr_closed: bool,
+}
+
+#[derive(Default)]
+struct Logs {
+    inner: Mutex<Captured>,
+    changed: Condvar,
+}
+
+impl Logs {
+    fn push(&self, stderr: bool, line: String) {
+        let mut c = self.inner.lock().unwrap();
+        if stderr {
+            c.stderr.push(line);
+        } else {
+            c.stdout.push(line);
+        }
+        self.changed.notify_all();
+    }
+
+    fn close(&self, stderr: bool) {
+        let mut c = self.inner.lock().unwrap();
+        if stderr {
+            c.stderr_closed = true;
+        } else {
+            c.stdout_closed = true;
+        }
+        self.changed.notify_all();
+    }
+}
+
+fn pump(stream: impl Read + Send + 'static, logs: Arc<Logs>, stderr: bool) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_owned();
+                    logs.push(stderr, line);
+                }
+            }
+        }
+        logs.close(stderr);
+    })
+}
+
+/// A running `cfsign serve` child process.
+pub struct Server {
+    child: Option<Child>,
+    status: Option<ExitStatus>,
+    pub addr: SocketAddr,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    logs: Arc<Logs>,
+    pumps: Vec<JoinHandle<()>>,
+}
+
+/// What a child that exited (or never listened) left behind.
+pub struct Exited {
+    pub status: ExitStatus,
+    pub stdout: Vec<String>,
+    pub stderr: Vec<String>,
+}
+
+/// Spawns `cfsign serve --config <config> --listen 127.0.0.1:0 --log-format json`.
+fn spawn_serve(config: &Path, envs: &[(&str, &str)]) -> (Child, Arc<Logs>, Vec<JoinHandle<()>>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfsign"));
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env_remove("RUST_LOG")
+        .env_remove("CFSIGN_LISTEN")
+        .env_remove("CFSIGN_LOG_FORMAT")
+        .env_remove("CFSIGN_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn cfsign serve");
+    let logs = Arc::new(Logs::default());
+    let pumps = vec![
+        pump(child.stdout.take().unwrap(), Arc::clone(&logs), false),
+        pump(child.stderr.take().unwrap(), Arc::clone(&logs), true),
+    ];
+    (child, logs, pumps)
+}
+
+/// Runs `cfsign serve` on a config expected to be refused: waits (bounded)
+/// for the exit and returns everything it printed.
+pub fn serve_expecting_exit(config: &Path, timeout: Duration) -> Exited {
+    let (mut child, logs, pumps) = spawn_serve(config, &[]);
+    let status = match wait_exit(&mut child, timeout) {
+        Some(s) => s,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cfsign serve did not exit within {timeout:?} on a bad config");
+        }
+    };
+    for p in pumps {
+        let _ = p.join();
+    }
+    let c = logs.inner.lock().unwrap();
+    Exited {
+        status,
+        stdout: c.stdout.clone(),
+        stderr: c.stderr.clone(),
+    }
+}
+
+/// Polls `child` until it exits or `timeout` passes.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs a short-lived `cfsign` subcommand with a deadline.
+pub fn run_cfsign(args: &[&str], timeout: Duration) -> Exited {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cfsign"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cfsign");
+    let logs = Arc::new(Logs::default());
+    let pumps = [
+        pump(child.stdout.take().unwrap(), Arc::clone(&logs), false),
+        pump(child.stderr.take().unwrap(), Arc::clone(&logs), true),
+    ];
+    let status = match wait_exit(&mut child, timeout) {
+        Some(s) => s,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cfsign {args:?} did not exit within {timeout:?}");
+        }
+    };
+    for p in pumps {
+        let _ = p.join();
+    }
+    let c = logs.inner.lock().unwrap();
+    Exited {
+        status,
+        stdout: c.stdout.clone(),
+        stderr: c.stderr.clone(),
+    }
+}
+
+impl Server {
+    /// Writes the HMAC secret and `config_text(dir, grace, body)` into a new
+    /// temporary directory and starts the binary on it.
+    pub fn start(grace: &str, body: &str) -> Self {
+        Self::start_with(grace, body, &[])
+    }
+
+    /// As [`Server::start`], with extra environment variables (`RUST_LOG`).
+    pub fn start_with(grace: &str, body: &str, envs: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hmac.secret"), HMAC_SECRET).unwrap();
+        let config = dir.path().join("config.toml");
+        write_atomic(&config, &config_text(dir.path(), grace, body));
+        Self::start_in(dir, config, envs)
+    }
+
+    /// Starts the binary on an existing directory and config file.
+    pub fn start_in(dir: tempfile::TempDir, config: PathBuf, envs: &[(&str, &str)]) -> Self {
+        let (child, logs, pumps) = spawn_serve(&config, envs);
+        let mut server = Self {
+            child: Some(child),
+            status: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            base: String::new(),
+            dir,
+            config,
+            logs,
+            pumps,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        let listening = loop {
+            if let Some(line) = server.find_stdout(|v| v["message"] == "cfsign listening") {
+                break line;
+            }
+            if let Some(status) = server.child.as_mut().unwrap().try_wait().unwrap() {
+                server.status = Some(status);
+                panic!(
+                    "cfsign serve exited ({status}) before listening:\n{}",
+                    server.all_logs()
+                );
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "cfsign serve did not listen within {START_TIMEOUT:?}:\n{}",
+                    server.all_logs()
+                );
+            }
+            server.wait_change(Duration::from_millis(50));
+        };
+        let local = listening["local"].as_str().expect("`local` in the listening line");
+        server.addr = local.parse().expect("a socket address");
+        server.base = format!("http://{}", server.addr);
+        server
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("child").id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends `signal` (e.g. "TERM", "HUP") with the `kill` command.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits (bounded) for the child to exit; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        if let Some(s) = self.status {
+            return Some(s);
+        }
+        let status = wait_exit(self.child.as_mut().expect("child"), timeout)?;
+        self.status = Some(status);
+        Some(status)
+    }
+
+    /// Waits for the exit and for both output streams to be drained, so the
+    /// captured logs are complete. Panics after `timeout`.
+    pub fn stop_and_collect(&mut self, timeout: Duration) -> ExitStatus {
+        if self.status.is_none() && self.child.as_mut().unwrap().try_wait().unwrap().is_none() {
+            self.signal("TERM");
+        }
+        let status = self
+            .wait_exit(timeout)
+            .unwrap_or_else(|| panic!("cfsign did not exit within {timeout:?}:\n{}", self.all_logs()));
+        self.join_pumps(timeout);
+        status
+    }
+
+    fn join_pumps(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut c = self.logs.inner.lock().unwrap();
+        while !(c.stdout_closed && c.stderr_closed) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "output streams still open after the exit");
+            c = self.logs.changed.wait_timeout(c, left).unwrap().0;
+        }
+        drop(c);
+        for p in self.pumps.drain(..) {
+            let _ = p.join();
+        }
+    }
+
+    fn wait_change(&self, timeout: Duration) {
+        let c = self.logs.inner.lock().unwrap();
+        let _ = self.logs.changed.wait_timeout(c, timeout).unwrap();
+    }
+
+    /// Every stdout line so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.logs.inner.lock().unwrap().stdout.clone()
+    }
+
+    /// Every stderr line so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.logs.inner.lock().unwrap().stderr.clone()
+    }
+
+    /// Both streams, for failure messages and "never logged" checks.
+    pub fn all_logs(&self) -> String {
+        let c = self.logs.inner.lock().unwrap();
+        let mut text = c.stdout.join("\n");
+        text.push_str("\n--- stderr ---\n");
+        text.push_str(&c.stderr.join("\n"));
+        text
+    }
+
+    /// Stdout lines that are JSON objects.
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect()
+    }
+
+    /// Audit events (`"target":"cfsign::audit"`).
+    pub fn audit_events(&self) -> Vec<Value> {
+        self.json_lines()
+            .into_iter()
+            .filter(|v| v["target"] == "cfsign::audit")
+            .collect()
+    }
+
+    fn find_stdout(&self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let c = self.logs.inner.lock().unwrap();
+        c.stdout
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| pred(v))
+    }
+
+    /// Waits (bounded, blocking the thread) for a JSON stdout line matching `pred`.
+    pub fn wait_log(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = self.find_stdout(&pred) {
+                return v;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!("no matching log line within {timeout:?}:\n{}", self.all_logs());
+            }
+            self.wait_change(left.min(Duration::from_millis(50)));
+        }
+    }
+
+    /// As [`Server::wait_log`], for async tests (never blocks the runtime).
+    pub async fn wait_log_async(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = self.find_stdout(&pred) {
+                return v;
+            }
+            if Instant::now() >= deadline {
+                panic!("no matching log line within {timeout:?}:\n{}", self.all_logs());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if self.status.is_none() && matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// An HTTP client with a timeout and no connection reuse (each request is
+/// a new connection, so shutdown behaviour is seen as a new caller sees it).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+/// POSTs JSON with a bearer token and an `x-request-id`; returns status,
+/// headers and body.
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    request_id: &str,
+    body: &Value,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let r = client
+        .post(url)
+        .bearer_auth(token)
+        .header("x-request-id", request_id)
+        .json(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, headers, json)
+}
+
+/// `Key-Pair-Id` of a signed URL.
+pub fn key_pair_id_of(url: &str) -> String {
+    url.split(['?', '&'])
+        .find_map(|p| p.strip_prefix("Key-Pair-Id="))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `Signature` of a signed URL.
+pub fn signature_of(url: &str) -> String {
+    url.split(['?', '&'])
+        .find_map(|p| p.strip_prefix("Signature="))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Would CloudFront serve `url` now, with `key_pair_id` → `public_key_file`?
+#[track_caller]
+pub fn assert_url_valid(url: &str, key_pair_id: &str, public_key_file: &str) {
+    let pk = public(public_key_file);
+    let v = verify_url(
+        url,
+        &(key_pair_id, &pk),
+        RequestContext {
+            at: now(),
+            client_ip: None,
+        },
+    );
+    assert!(v.failure.is_none(), "{url}: {:?}", v.failure);
+}
+
+/// Would CloudFront serve `request_url` with `cookies`?
+#[track_caller]
+pub fn assert_cookies_valid(request_url: &str, cookies: &[(String, String)], key_pair_id: &str, public_key_file: &str) {
+    let pk = public(public_key_file);
+    let v = verify_cookies(
+        request_url,
+        cookies,
+        &(key_pair_id, &pk),
+        RequestContext {
+            at: now(),
+            client_ip: None,
+        },
+    );
+    assert!(v.failure.is_none(), "{request_url}: {:?}", v.failure);
+}
+
+/// A raw HTTP/1.1 request written in two parts, for in-flight tests.
+pub struct RawRequest {
+    pub stream: TcpStream,
+    rest: Vec<u8>,
+}
+
+impl RawRequest {
+    /// Connects and sends the headers of `POST path` plus the first
+    /// `first_body_bytes` bytes of `body`.
+    pub fn start(
+        addr: SocketAddr,
+        path: &str,
+        token: &str,
+        request_id: &str,
+        body: &str,
+        first_body_bytes: usize,
+    ) -> Self {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nx-request-id: {request_id}\r\n\r\n",
+            body.len()
+        );
+        let (first, rest) = body.as_bytes().split_at(first_body_bytes);
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(first).unwrap();
+        stream.flush().unwrap();
+        Self {
+            stream,
+            rest: rest.to_vec(),
+        }
+    }
+
+    /// Sends the rest of the body and reads the response until the server
+    /// closes the connection (it does, while shutting down) or the whole
+    /// `Content-Length` body has arrived. Returns status, head and body.
+    pub fn finish(mut self) -> (u16, String, String) {
+        self.stream.write_all(&self.rest).unwrap();
+        self.stream.flush().unwrap();
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(parsed) = parse_response(&data) {
+                return parsed;
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => data.extend_from_slice(&buf[..n]),
+                Err(e) => panic!(
+                    "reading the in-flight response: {e}; got so far: {}",
+                    String::from_utf8_lossy(&data)
+                ),
+            }
+        }
+        parse_response(&data).unwrap_or_else(|| panic!("incomplete response: {:?}", String::from_utf8_lossy(&data)))
+    }
+}
+
+fn parse_response(data: &[u8]) -> Option<(u16, String, String)> {
+    let text = String::from_utf8_lossy(data);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
+    let length: usize = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse().ok())?
+    })?;
+    (body.len() >= length).then(|| (status, head.to_owned(), body[..length].to_owned()))
+}
