@@ -216,13 +216,21 @@ def batch(svc, token):
     return {"items_ok": ok, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "cores_used": round(cpu / wall, 2)}
 
 
-def criterion_canned():
-    """Median ns/op of the default backend's canned-URL bench, if criterion ran."""
-    est = os.path.join(ROOT, "target/criterion/openssl/canned_url_sha1_rsa/new/estimates.json")
-    if not os.path.exists(est):
-        return None
-    with open(est) as f:
-        return json.load(f)["median"]["point_estimate"]
+def criterion(seconds):
+    """Runs the in-process signing benches (both backends) and returns
+    {"backend/case": signs per second} from criterion's median estimates."""
+    subprocess.run(["cargo", "bench", "--locked", "--all-features", "--bench", "signing", "--",
+                    "--measurement-time", str(max(3, int(seconds / 2))), "--warm-up-time", "1", "url|cookies"],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    out = {}
+    for backend in ("openssl", "rustcrypto"):
+        base = os.path.join(ROOT, "target/criterion", backend)
+        for case in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+            est = os.path.join(base, case, "new/estimates.json")
+            if os.path.exists(est):
+                with open(est) as f:
+                    out[f"{backend}/{case}"] = round(1e9 / json.load(f)["median"]["point_estimate"])
+    return out
 
 
 def main():
@@ -239,6 +247,7 @@ def main():
     report = {"machine": {"cores": cores, "cpu": cpu_model(), "kernel": os.uname().release}}
     report["openssl_rsa2048_sign_per_s_1core"] = openssl_speed(3)
     report["openssl_rsa2048_sign_per_s_all_cores"] = openssl_speed(3, multi=cores)
+    report["criterion_signs_per_s"] = criterion(s)
     print(f"openssl speed: {report['openssl_rsa2048_sign_per_s_1core']:.0f}/s (1 core), "
           f"{report['openssl_rsa2048_sign_per_s_all_cores']:.0f}/s (-multi {cores})", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
@@ -272,17 +281,15 @@ def main():
         load(svc, hs, 2)
         report["overload_3x"] = load(svc, hs, s, rate=int(cap * 3), concurrency=4096)
         svc.stop()
-    ns = criterion_canned()
-    if ns:
-        report["criterion_canned_url_per_s"] = round(1e9 / ns)
     one, multi = report["openssl_rsa2048_sign_per_s_1core"], report["openssl_rsa2048_sign_per_s_all_cores"]
     report["ratios"] = {
         "http_saturation_vs_openssl_multi": round(cap / multi, 3),
         "cache_vs_openssl_1core": round(report["cache_same_resource_quantised"]["ok_per_s"] / one, 2),
         "overload_accepted_vs_saturation": round(report["overload_3x"]["ok_per_s"] / cap, 3),
     }
-    if ns:
-        report["ratios"]["criterion_vs_openssl_1core"] = round(report["criterion_canned_url_per_s"] / one, 3)
+    canned = report["criterion_signs_per_s"].get("openssl/canned_url_sha1_rsa")
+    if canned:
+        report["ratios"]["criterion_canned_vs_openssl_1core"] = round(canned / one, 3)
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

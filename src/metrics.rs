@@ -5,7 +5,10 @@
 //! `cfsign_signing_seconds` (histogram), `cfsign_signing_pool_in_flight`,
 //! `cfsign_signing_rejected_total`, `cfsign_jwt_failures_total{reason}`,
 //! `cfsign_jwks_refresh_total{result}`, `cfsign_jwks_last_success_timestamp_seconds`,
-//! `cfsign_config_reloads_total{result}`, `cfsign_denials_total{reason}`.
+//! `cfsign_config_reloads_total{result}`, `cfsign_denials_total{reason}`,
+//! `cfsign_signature_cache_total{result}`, `cfsign_token_cache_total{result}`,
+//! `cfsign_signing_key_active{distribution,key_pair_id,algorithm}`, and
+//! the standard `process_*` metrics.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -16,6 +19,7 @@ use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// Installs the recorder once per process (later calls reuse it) and returns
 /// a handle that renders the exposition text. `None` if another recorder was
@@ -84,6 +88,32 @@ pub fn jwks_refresh(ok: bool, last_success: i64) {
 /// Records a configuration reload.
 pub fn reload(ok: bool) {
     metrics::counter!("cfsign_config_reloads_total", "result" => if ok { "success" } else { "failure" }).increment(1);
+}
+
+/// Refreshes process metrics (`process_cpu_seconds_total`,
+/// `process_resident_memory_bytes`, open fds, threads...) before a scrape.
+pub fn collect_process() {
+    PROCESS
+        .get_or_init(|| {
+            let collector = metrics_process::Collector::default();
+            collector.describe();
+            collector
+        })
+        .collect();
+}
+
+/// Publishes the loaded signing keys: `cfsign_signing_key_active{distribution,
+/// key_pair_id,algorithm}` is 1 for the key that signs, 0 for the others
+/// (kept for verification during a rotation), so a rotation is visible on
+/// dashboards. A key removed by a reload keeps its last value until restart.
+pub fn signing_key(distribution: &str, key_pair_id: &str, algorithm: String, active: bool) {
+    metrics::gauge!(
+        "cfsign_signing_key_active",
+        "distribution" => distribution.to_owned(),
+        "key_pair_id" => key_pair_id.to_owned(),
+        "algorithm" => algorithm
+    )
+    .set(if active { 1.0 } else { 0.0 });
 }
 
 /// Updates the signing-pool gauges.

@@ -509,3 +509,30 @@ async fn cors_allows_only_configured_origins() {
     let evil = preflight("http://evil.test").await;
     assert!(!evil.headers.contains_key("access-control-allow-origin"));
 }
+
+#[tokio::test]
+async fn metrics_expose_signatures_keys_pool_and_process() {
+    let app = TestApp::new().await;
+    let r = app
+        .post(
+            "/v1/signed-urls",
+            Some(&app.mailer()),
+            json!({ "key": "uploads/m.pdf" }),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let m = app.get("/metrics", None).await;
+    assert_eq!(m.status, 200);
+    let text = String::from_utf8(m.raw).unwrap();
+    for needle in [
+        "cfsign_signatures_total{distribution=\"reports\",kind=\"url\",policy_type=\"canned\",hash_algorithm=\"SHA1\",key_pair_id=\"K2JCJMDEHXQW5F\"}",
+        "cfsign_http_requests_total{route=\"/v1/signed-urls\",status=\"200\"}",
+        "cfsign_signing_seconds_bucket",
+        "cfsign_signing_pool_in_flight",
+        "cfsign_signing_key_active{distribution=\"videos\",key_pair_id=\"KECDSA00000001\",algorithm=\"ECDSA-P256\"} 1",
+        "cfsign_signing_key_active{distribution=\"videos\",key_pair_id=\"KOLDKEY0000001\",algorithm=\"RSA-2048\"} 0",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+}

@@ -293,3 +293,22 @@ fn missing_key_files_stop_the_start_with_one_error_line_each() {
         out.stdout
     );
 }
+
+/// The listener speaks HTTP/2 without TLS (h2c, prior knowledge) as well as
+/// HTTP/1.1, so a sidecar or mesh can multiplex requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_prior_knowledge_is_served() {
+    let server = Server::start("5s", &distributions());
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let response = h2
+        .post(server.url("/v1/signed-urls"))
+        .bearer_auth(token(json!({ "sub": "mailer" })))
+        .json(&json!({ "key": "uploads/h2.pdf" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["url"].as_str().unwrap().contains("/uploads/h2.pdf?Expires="));
+}

@@ -37,6 +37,12 @@ pub fn metrics_router() -> Router<AppState> {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let stats = state.pool.stats();
     crate::metrics::pool(stats.in_flight, stats.rejected);
+    crate::metrics::collect_process();
+    for d in state.snapshot.load().distributions.values() {
+        for (id, key) in &d.public_keys {
+            crate::metrics::signing_key(&d.name, id.as_str(), key.algorithm().to_string(), *id == d.active.id);
+        }
+    }
     let body = crate::metrics::handle().map(|h| h.render()).unwrap_or_default();
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
