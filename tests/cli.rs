@@ -334,7 +334,9 @@ fn ecdsa_sec1_key_signs_and_verifies() {
         "1h",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(query_param(out.stdout.trim_end(), "Signature").len(), 96);
+    // DER (r, s): 96 characters usually, fewer when r or s is short.
+    let sig_len = query_param(out.stdout.trim_end(), "Signature").len();
+    assert!((88..=96).contains(&sig_len), "{sig_len}");
     let trusted = format!("{KPID}={}", key("ec-p256.pub.pem"));
     let verdict = cfsign(&["verify", "--url", out.stdout.trim_end(), "--public-key", &trusted]);
     assert_eq!(verdict.code, 0, "{}", verdict.stdout);

@@ -223,12 +223,19 @@ fn check_algorithm(algorithm: KeyAlgorithm) -> Result<Option<String>, KeyError> 
     }
 }
 
-/// The label of the first PEM block (`PRIVATE KEY`, `EC PRIVATE KEY`, ...).
+/// The label of the first PEM block that holds a key (`PRIVATE KEY`,
+/// `EC PRIVATE KEY`, ...). Blocks such as `EC PARAMETERS`, which
+/// `openssl ecparam -genkey` writes before the key, are skipped.
 fn pem_label(pem: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(pem).ok()?;
-    let start = text.find("-----BEGIN ")? + "-----BEGIN ".len();
-    let len = text[start..].find("-----")?;
-    Some(text[start..start + len].to_owned())
+    let labels: Vec<&str> = text
+        .split("-----BEGIN ")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("-----").map(|(label, _)| label))
+        .collect();
+    let first = labels.first()?;
+    let key = labels.iter().find(|l| l.ends_with("KEY")).unwrap_or(first);
+    Some((*key).to_owned())
 }
 
 #[cfg(test)]
@@ -242,6 +249,8 @@ mod tests {
             Some("EC PRIVATE KEY")
         );
         assert_eq!(pem_label(b"garbage"), None);
+        let ecparam = b"-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n-----BEGIN EC PRIVATE KEY-----\nAA\n";
+        assert_eq!(pem_label(ecparam).as_deref(), Some("EC PRIVATE KEY"));
     }
 
     #[test]

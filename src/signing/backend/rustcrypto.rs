@@ -159,9 +159,9 @@ fn decode_pem<'l>(
                 .ok_or_else(|| KeyError::Invalid(format!("PEM block {label:?} has no END line")))?;
             let block = &block[..end + end_marker.len()];
             if block.contains("Proc-Type:") {
-                return Err(KeyError::Unsupported(
-                    "legacy OpenSSL-encrypted PEM (Proc-Type/DEK-Info headers); convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`".into(),
-                ));
+                return Err(KeyError::Invalid(format!(
+                    "legacy OpenSSL-encrypted PEM (Proc-Type/DEK-Info headers) is not supported by this backend; {REENCRYPT}"
+                )));
             }
             let (_, der) = SecretDocument::from_pem(block).map_err(|e| invalid("PEM block", e))?;
             return Ok((label, der));
@@ -183,17 +183,25 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> KeyError {
     KeyError::Invalid(format!("malformed {what}: {e}"))
 }
 
+/// How to turn any encrypted key into one this backend reads.
+const REENCRYPT: &str = "re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc` (PBES2, PBKDF2-HMAC-SHA-256)";
+
+/// Decrypts an `ENCRYPTED PRIVATE KEY`. Supported: PBES2 with PBKDF2-HMAC-SHA-256
+/// (OpenSSL 1.1+ default) or scrypt, and AES-CBC/GCM. Legacy schemes (PBES1,
+/// PBKDF2-HMAC-SHA-1, 3DES) would need `pkcs8` features `rsa` does not expose.
 fn decrypt_pkcs8(der: &[u8], passphrase: &[u8]) -> Result<SecretDocument, KeyError> {
     use p256::pkcs8::{Error, pkcs5};
-    let info = EncryptedPrivateKeyInfoRef::try_from(der).map_err(|e| invalid("encrypted PKCS#8 key", e))?;
+    let unsupported = |what: String| {
+        KeyError::Invalid(format!(
+            "the key is encrypted with {what}, which this backend does not support; {REENCRYPT}"
+        ))
+    };
+    // Unknown schemes already fail here, when their parameters are parsed.
+    let info = EncryptedPrivateKeyInfoRef::try_from(der)
+        .map_err(|e| unsupported(format!("an unknown or malformed scheme ({e})")))?;
     info.decrypt(passphrase).map_err(|e| match e {
-        Error::EncryptedPrivateKey(pkcs5::Error::UnsupportedAlgorithm { oid }) => KeyError::Unsupported(format!(
-            "encrypted PKCS#8 scheme {oid} (PBES2 with PBKDF2-HMAC-SHA-256 or scrypt and AES-CBC/GCM is supported)"
-        )),
-        Error::EncryptedPrivateKey(pkcs5::Error::NoPbes1CryptSupport) => KeyError::Unsupported(
-            "encrypted PKCS#8 with a legacy PBES1 scheme; re-encrypt with `openssl pkcs8 -topk8 -v2 aes-256-cbc`"
-                .into(),
-        ),
+        Error::EncryptedPrivateKey(pkcs5::Error::UnsupportedAlgorithm { oid }) => unsupported(oid_name(oid)),
+        Error::EncryptedPrivateKey(pkcs5::Error::NoPbes1CryptSupport) => unsupported("legacy PBES1".into()),
         _ => KeyError::Invalid("wrong passphrase or corrupt encrypted key".into()),
     })
 }
@@ -269,6 +277,9 @@ fn oid_name(oid: ObjectIdentifier) -> String {
         "1.3.132.0.35" => "secp521r1 (P-521)",
         "1.2.840.10045.3.1.1" => "prime192v1 (P-192)",
         "1.3.132.0.33" => "secp224r1 (P-224)",
+        "1.2.840.113549.2.7" => "PBKDF2-HMAC-SHA-1",
+        "1.2.840.113549.3.7" => "3DES-CBC",
+        "1.3.14.3.2.7" => "DES-CBC",
         _ => return oid.to_string(),
     };
     name.to_owned()
@@ -680,10 +691,11 @@ mod tests {
         let legacy = rsa
             .private_key_to_pem_passphrase(Cipher::aes_128_cbc(), b"right")
             .unwrap();
-        assert!(matches!(
-            load_private(&legacy, Some(b"right")),
-            Err(KeyError::Unsupported(_))
-        ));
+        let err = load_private(&legacy, Some(b"right")).err().unwrap();
+        assert!(
+            matches!(&err, KeyError::Invalid(why) if why.contains("legacy")),
+            "{err}"
+        );
     }
 
     #[test]
