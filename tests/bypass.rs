@@ -274,6 +274,8 @@ async fn path_traversal_through_path_is_refused() {
         p("encoded DEL", "/uploads/a%7f", 422, "invalid_path"),
         p("raw tab", "/uploads/a\tb", 422, "invalid_path"),
         p("CRLF", "/uploads/a\r\nSet-Cookie: x", 422, "invalid_path"),
+        // Regression: `..;x` is a dot segment to Tomcat/Spring-style origins;
+        // it used to be signed (src/service/paths.rs now refuses it).
         p(
             "dot-dot with a path parameter",
             "/uploads/..;/secret",
@@ -1044,6 +1046,10 @@ async fn distributions_not_granted_are_refused() {
     run_refused(&app, &cases).await;
 }
 
+/// Regression: refusals by the JSON extractor (not JSON, wrong shape, a
+/// negative or fractional TTL, an unknown field...) used to leave no audit
+/// event, because the handler never ran. The handlers now record them
+/// (`Outcome::rejected` in src/http/record.rs).
 #[tokio::test]
 async fn body_level_refusals_are_audited_once() {
     use Who::Mailer as M;

@@ -17,7 +17,8 @@ pub struct UrlRequest {
     pub key: Option<String>,
     /// URL path, already percent-encoded (`/uploads/report.pdf`).
     pub path: Option<String>,
-    /// Lifetime in seconds from now.
+    /// Lifetime in seconds from now (an integral number: `600` or `600.0`).
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub ttl_seconds: Option<u64>,
     /// Absolute expiry (RFC 3339).
     pub expires_at: Option<String>,
@@ -42,7 +43,8 @@ pub struct CookieRequest {
     pub distribution: Option<String>,
     /// A path or path pattern (`/videos/abc/*`), or an object key.
     pub resource: String,
-    /// Lifetime in seconds from now.
+    /// Lifetime in seconds from now (an integral number: `600` or `600.0`).
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub ttl_seconds: Option<u64>,
     /// Absolute expiry (RFC 3339).
     pub expires_at: Option<String>,
@@ -72,5 +74,45 @@ impl<'de> Deserialize<'de> for IpRequest {
         } else {
             IpRequest::Range(s)
         })
+    }
+}
+
+/// Seconds as a JSON integer, or a float with no fractional part (JSON
+/// Schema's `integer` admits `600.0`). Negative, fractional, out-of-range
+/// and non-numeric values are refused.
+fn whole_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Whole(u64),
+        Float(f64),
+    }
+    match Option::<Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(Number::Whole(n)) => Ok(Some(n)),
+        // 2^64 is exactly representable: anything below it fits in a u64.
+        Some(Number::Float(f)) if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) => Ok(Some(f as u64)),
+        Some(Number::Float(f)) => Err(serde::de::Error::custom(format!(
+            "ttl_seconds must be a whole, non-negative number of seconds, got {f}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ttl(json: &str) -> Result<Option<u64>, serde_json::Error> {
+        serde_json::from_str::<UrlRequest>(&format!(r#"{{"ttl_seconds": {json}}}"#)).map(|r| r.ttl_seconds)
+    }
+
+    #[test]
+    fn ttl_accepts_whole_numbers_only() {
+        assert_eq!(ttl("600").unwrap(), Some(600));
+        assert_eq!(ttl("600.0").unwrap(), Some(600));
+        assert_eq!(ttl("null").unwrap(), None);
+        for bad in ["1.5", "-5", "-1.0", "\"60\"", "1e300", "true"] {
+            assert!(ttl(bad).is_err(), "{bad}");
+        }
     }
 }
