@@ -681,13 +681,14 @@ async fn lifetimes_cannot_overflow_or_escape_max_ttl() {
             422,
             "invalid_request",
         ),
+        // `-0` reads as the number 0: refused as a zero lifetime.
         raw(
             "ttl minus zero",
             M,
             URLS,
             &key(r#""ttl_seconds":-0"#),
             422,
-            "invalid_request",
+            "invalid_times",
         ),
         raw("ttl zero", M, URLS, &key(r#""ttl_seconds":0"#), 422, "invalid_times"),
         raw(
@@ -695,14 +696,6 @@ async fn lifetimes_cannot_overflow_or_escape_max_ttl() {
             M,
             URLS,
             &key(r#""ttl_seconds":60.5"#),
-            422,
-            "invalid_request",
-        ),
-        raw(
-            "ttl float integral",
-            M,
-            URLS,
-            &key(r#""ttl_seconds":60.0"#),
             422,
             "invalid_request",
         ),

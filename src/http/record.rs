@@ -42,7 +42,17 @@ pub struct Outcome<'a> {
     pub client_ip: Option<IpAddr>,
 }
 
-impl Outcome<'_> {
+impl<'a> Outcome<'a> {
+    /// The outcome recorder for one request of `kind` (`url` or `cookies`).
+    pub fn new(kind: &'static str, caller: &'a Caller, request_id: &'a str, client_ip: Option<IpAddr>) -> Self {
+        Self {
+            kind,
+            caller,
+            request_id,
+            client_ip,
+        }
+    }
+
     fn who(&self) -> Who<'_> {
         Who {
             caller: Some(self.caller),

@@ -153,24 +153,8 @@ impl<'a> Issuer<'a> {
             None => (ResourcePattern::from(url.clone()), None),
             Some(pattern) => (self.pattern(&dist, pattern, Some(&url))?, Some(pattern.as_str())),
         };
-        let wildcard = resource.has_wildcard();
-        let times = self.times(
-            req.ttl_seconds,
-            req.expires_at.as_deref(),
-            req.not_before.as_deref(),
-            &dist,
-        )?;
-        let ip = self.ip(req.ip_address.as_ref())?;
-        let ask = Ask {
-            distribution: &dist.name,
-            path: pattern_path.unwrap_or(&path),
-            ttl_seconds: times.ttl,
-            wildcard,
-            cookies: false,
-            ip_binding: ip.is_some(),
-        };
-        let hash = req.hash_algorithm.unwrap_or(dist.hash_algorithm);
-        self.finish(Arc::clone(&dist), Some(url), resource, times, ip, hash, &ask)
+        let ask_path = pattern_path.unwrap_or(&path).to_owned();
+        self.finish(dist, Some(url), resource, &ask_path, false, Terms::of_url(req))
     }
 
     /// Checks a signed-cookies request.
@@ -183,37 +167,31 @@ impl<'a> Issuer<'a> {
             encode_object_key(&req.resource).map_err(|e| IssueError::invalid("invalid_key", e.to_string()))?
         };
         let resource = self.pattern(&dist, &path, None)?;
-        let wildcard = resource.has_wildcard();
-        let times = self.times(
-            req.ttl_seconds,
-            req.expires_at.as_deref(),
-            req.not_before.as_deref(),
-            &dist,
-        )?;
-        let ip = self.ip(req.ip_address.as_ref())?;
-        let ask = Ask {
-            distribution: &dist.name,
-            path: &path,
-            ttl_seconds: times.ttl,
-            wildcard,
-            cookies: true,
-            ip_binding: ip.is_some(),
-        };
-        let hash = req.hash_algorithm.unwrap_or(dist.hash_algorithm);
-        self.finish(Arc::clone(&dist), None, resource, times, ip, hash, &ask)
+        self.finish(dist, None, resource, &path, true, Terms::of_cookies(req))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Times, IP binding and digest (common to URLs and cookies), then the
+    /// grant check on exactly what will be signed.
     fn finish(
         &self,
         dist: Arc<Distribution>,
         url: Option<SignableUrl>,
         resource: ResourcePattern,
-        times: Times,
-        ip: Option<CidrV4>,
-        hash: HashAlgorithm,
-        ask: &Ask<'_>,
+        ask_path: &str,
+        cookies: bool,
+        terms: Terms<'_>,
     ) -> Result<Plan, IssueError> {
+        let times = self.times(terms.ttl_seconds, terms.expires_at, terms.not_before, &dist)?;
+        let ip = self.ip(terms.ip_address)?;
+        let hash = terms.hash_algorithm.unwrap_or(dist.hash_algorithm);
+        let ask = &Ask {
+            distribution: &dist.name,
+            path: ask_path,
+            ttl_seconds: times.ttl,
+            wildcard: resource.has_wildcard(),
+            cookies,
+            ip_binding: ip.is_some(),
+        };
         let grant = self.snapshot.grants.authorize(self.caller, ask)?;
         let expires = self.quantise(&dist, &times, grant.max_ttl.as_secs());
         let policy = Policy::new(resource, expires, times.not_before, ip)
@@ -400,6 +378,37 @@ impl<'a> Issuer<'a> {
 /// The last instant RFC 3339 can write (9999-12-31T23:59:59Z): answers give
 /// the expiry as an RFC 3339 date-time, so no later expiry is signed.
 const LAST_EXPIRY: i64 = 253_402_300_799;
+
+/// The request fields URLs and cookies share.
+struct Terms<'r> {
+    ttl_seconds: Option<u64>,
+    expires_at: Option<&'r str>,
+    not_before: Option<&'r str>,
+    ip_address: Option<&'r IpRequest>,
+    hash_algorithm: Option<HashAlgorithm>,
+}
+
+impl<'r> Terms<'r> {
+    fn of_url(req: &'r UrlRequest) -> Self {
+        Self {
+            ttl_seconds: req.ttl_seconds,
+            expires_at: req.expires_at.as_deref(),
+            not_before: req.not_before.as_deref(),
+            ip_address: req.ip_address.as_ref(),
+            hash_algorithm: req.hash_algorithm,
+        }
+    }
+
+    fn of_cookies(req: &'r CookieRequest) -> Self {
+        Self {
+            ttl_seconds: req.ttl_seconds,
+            expires_at: req.expires_at.as_deref(),
+            not_before: req.not_before.as_deref(),
+            ip_address: req.ip_address.as_ref(),
+            hash_algorithm: req.hash_algorithm,
+        }
+    }
+}
 
 struct Times {
     expires: i64,

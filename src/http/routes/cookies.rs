@@ -27,12 +27,7 @@ async fn sign_cookies(
     RequestId(request_id): RequestId,
     body: Result<ApiJson<CookieRequest>, ApiError>,
 ) -> Result<(HeaderMap, Json<CookieAnswer>), ApiError> {
-    let outcome = Outcome {
-        kind: "cookies",
-        caller: &caller,
-        request_id: &request_id,
-        client_ip: client,
-    };
+    let outcome = Outcome::new("cookies", &caller, &request_id, client);
     let ApiJson(req) = body.map_err(|e| outcome.rejected(e))?;
     let started = Instant::now();
     let deny = |e| outcome.denied(req.distribution.as_deref(), Some(&req.resource), e);

@@ -32,12 +32,7 @@ async fn sign_one(
     RequestId(request_id): RequestId,
     body: Result<ApiJson<UrlRequest>, ApiError>,
 ) -> Result<Json<UrlAnswer>, ApiError> {
-    let outcome = Outcome {
-        kind: "url",
-        caller: &caller,
-        request_id: &request_id,
-        client_ip: client,
-    };
+    let outcome = Outcome::new("url", &caller, &request_id, client);
     let ApiJson(req) = body.map_err(|e| outcome.rejected(e))?;
     let started = Instant::now();
     let snapshot = state.snapshot.load_full();
@@ -95,12 +90,7 @@ async fn sign_batch(
     RequestId(request_id): RequestId,
     body: Result<ApiJson<BatchRequest>, ApiError>,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    let outcome = Outcome {
-        kind: "url",
-        caller: &caller,
-        request_id: &request_id,
-        client_ip: client,
-    };
+    let outcome = Outcome::new("url", &caller, &request_id, client);
     let ApiJson(req) = body.map_err(|e| outcome.rejected(e))?;
     let started = Instant::now();
     if req.items.is_empty() || req.items.len() > MAX_BATCH {
