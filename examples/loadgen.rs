@@ -6,7 +6,12 @@
 //! "dropped" send instead of queueing). Keys are distinct per request
 //! (`--same-key` repeats one), so nothing is cached unless asked.
 //! Prints one JSON object: counts, achieved rate, latency percentiles.
+//! In `--body`, `{n}` is replaced by the request's number (distinct keys
+//! with a body of one's own). `--save-urls FILE` writes the `url` of every
+//! 200 to FILE, one a line (a 200 without a readable `url` writes a line
+//! that cannot verify), for `examples/verify_urls.rs`.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,6 +28,7 @@ struct Opts {
     duration: Duration,
     same_key: bool,
     body: Option<String>,
+    save_urls: Option<Arc<std::sync::Mutex<std::io::BufWriter<std::fs::File>>>>,
 }
 
 fn parse() -> Opts {
@@ -34,6 +40,7 @@ fn parse() -> Opts {
         duration: Duration::from_secs(10),
         same_key: false,
         body: None,
+        save_urls: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -46,6 +53,11 @@ fn parse() -> Opts {
             "--duration" => o.duration = Duration::from_secs_f64(value().parse().expect("--duration")),
             "--same-key" => o.same_key = true,
             "--body" => o.body = Some(value()),
+            "--save-urls" => {
+                let path = value();
+                let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("--save-urls {path}: {e}"));
+                o.save_urls = Some(Arc::new(std::sync::Mutex::new(std::io::BufWriter::new(file))));
+            }
             other => panic!("unknown flag {other}"),
         }
     }
@@ -68,7 +80,7 @@ struct Hists {
 
 async fn one(client: &reqwest::Client, o: &Opts, n: u64, stats: &Stats, hists: &Mutex<Hists>) {
     let body = match &o.body {
-        Some(b) => b.clone(),
+        Some(b) => b.replace("{n}", &n.to_string()),
         None if o.same_key => r#"{"key":"hot/thumbnail.jpg","ttl_seconds":600}"#.to_owned(),
         None => format!(r#"{{"key":"bench/{n}.pdf","ttl_seconds":3600}}"#),
     };
@@ -84,7 +96,17 @@ async fn one(client: &reqwest::Client, o: &Opts, n: u64, stats: &Stats, hists: &
     match result {
         Ok(r) => {
             let status = r.status().as_u16();
-            let _ = r.bytes().await;
+            let body = r.bytes().await;
+            if let (200, Some(out)) = (status, &o.save_urls) {
+                let url = match &body {
+                    Ok(b) => serde_json::from_slice::<serde_json::Value>(b)
+                        .ok()
+                        .and_then(|v| v["url"].as_str().map(str::to_owned))
+                        .unwrap_or_else(|| "invalid:200-without-url".to_owned()),
+                    Err(_) => "invalid:200-body-unreadable".to_owned(),
+                };
+                let _ = writeln!(out.lock().unwrap(), "{url}");
+            }
             let mut h = hists.lock().await;
             match status {
                 200 => {
@@ -175,6 +197,9 @@ async fn main() {
         while tasks.join_next().await.is_some() {}
     }
     let elapsed = started.elapsed().as_secs_f64();
+    if let Some(out) = &o.save_urls {
+        out.lock().unwrap().flush().expect("--save-urls: flush");
+    }
     let h = hists.lock().await;
     let ok = stats.ok.load(Ordering::Relaxed);
     println!(

@@ -32,6 +32,8 @@ pub enum RunError {
 /// Loads keys and JWT keys from `config` into a ready-to-serve state. Fails
 /// with every problem at once; starts the JWKS refresher when configured.
 pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
+    // The recorder first: the JWKS fetch below counts its result.
+    let _ = crate::metrics::handle();
     let snapshot = Snapshot::load(config)?;
     for warning in &snapshot.warnings {
         tracing::warn!("{warning}");
@@ -105,7 +107,10 @@ async fn serve_until(
         let _ = stop_tx.send(true);
     });
     let mut graceful_rx = stop_rx.clone();
-    let server = http::serve(listener, router, async move {
+    let limits = http::ConnectionLimits {
+        header_read_timeout: options.server.header_read_timeout,
+    };
+    let server = http::serve(listener, router, limits, async move {
         let _ = graceful_rx.wait_for(|stop| *stop).await;
     });
     let deadline = async move {

@@ -27,7 +27,13 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => true,
         LogFormat::Text => false,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    // No fallback report of failed log writes: tracing-subscriber would
+    // `eprintln!` it, which panics when stderr fails too (both on a full
+    // disk): the service then died at its first log line (exit 101).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .log_internal_errors(false);
     let _ = if json {
         builder
             .json()

@@ -41,6 +41,10 @@ pub struct ServerConfig {
     /// Longest time a request may take, body included.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Longest time to receive a request's head (request line and headers);
+    /// a client trickling them is disconnected (slowloris).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
     /// Most requests handled at once; more wait in the listener's backlog.
@@ -65,6 +69,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
             body_limit_bytes: 64 * 1024,
             max_concurrent_requests: 1024,
             drain_delay: Duration::ZERO,

@@ -9,10 +9,9 @@ pub mod error;
 pub mod extract;
 pub mod record;
 pub mod routes;
+pub mod serve;
 pub mod state;
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
@@ -20,7 +19,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::middleware;
 use axum::{BoxError, Router};
-use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -30,6 +28,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, Problem};
+pub use serve::{ConnectionLimits, serve};
 pub use state::AppState;
 
 use crate::config::{CorsConfig, ServerConfig};
@@ -128,16 +127,4 @@ fn cors(config: &CorsConfig) -> CorsLayer {
         .expose_headers([REQUEST_ID, header::WWW_AUTHENTICATE, header::RETRY_AFTER])
         .allow_credentials(true)
         .max_age(config.max_age.unwrap_or(Duration::from_secs(600)))
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish. HTTP/1.1 and h2c are both accepted.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
 }

@@ -91,7 +91,9 @@ fn whole_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Erro
         None => Ok(None),
         Some(Number::Whole(n)) => Ok(Some(n)),
         // 2^64 is exactly representable: anything below it fits in a u64.
-        Some(Number::Float(f)) if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) => Ok(Some(f as u64)),
+        Some(Number::Float(f)) if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) => {
+            Ok(Some(f as u64))
+        }
         Some(Number::Float(f)) => Err(serde::de::Error::custom(format!(
             "ttl_seconds must be a whole, non-negative number of seconds, got {f}"
         ))),
