@@ -39,8 +39,11 @@ fn routed_paths() -> BTreeSet<String> {
     let mut paths = BTreeSet::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for piece in text.split(".route(\"").skip(1) {
-            paths.insert(piece.split('"').next().unwrap().to_owned());
+        // `.route("/path", ...)`, possibly with the path on the next line.
+        for piece in text.split(".route(").skip(1) {
+            if let Some(rest) = piece.trim_start().strip_prefix('"') {
+                paths.insert(rest.split('"').next().unwrap().to_owned());
+            }
         }
     }
     paths

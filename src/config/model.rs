@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
+    /// Largest accepted body on `/v1/signed-urls/batch` (1,000 items).
+    pub batch_body_limit_bytes: usize,
     /// Most requests handled at once; more wait in the listener's backlog.
     pub max_concurrent_requests: usize,
     /// After SIGTERM/Ctrl-C, time during which `/readyz` is already 503 but
@@ -71,6 +73,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             body_limit_bytes: 64 * 1024,
+            batch_body_limit_bytes: 1024 * 1024,
             max_concurrent_requests: 1024,
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),

@@ -140,6 +140,9 @@ fn check_server(config: &Config, problems: &mut Vec<String>) {
             problems.push(format!("server.trusted_proxies: {e}"));
         }
     }
+    if config.server.batch_body_limit_bytes == 0 {
+        problems.push("server.batch_body_limit_bytes: must be positive".into());
+    }
     if config.server.body_limit_bytes == 0 {
         problems.push("server.body_limit_bytes: must be positive".into());
     }

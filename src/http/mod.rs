@@ -48,7 +48,7 @@ pub struct HttpOptions {
 pub fn router(state: AppState, options: &HttpOptions) -> Router {
     let _ = crate::metrics::handle();
     let api = Router::new()
-        .merge(routes::urls::router())
+        .merge(routes::urls::router(options.server.batch_body_limit_bytes))
         .merge(routes::cookies::router())
         .merge(routes::verify::router())
         .merge(routes::grants::router())

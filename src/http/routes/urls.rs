@@ -18,11 +18,13 @@ use crate::service::{IssueError, Issuer, UrlAnswer, UrlRequest};
 /// Most items in one batch.
 pub const MAX_BATCH: usize = 1000;
 
-/// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/signed-urls", post(sign_one))
-        .route("/v1/signed-urls/batch", post(sign_batch))
+/// Routes of this module. A batch of up to [`MAX_BATCH`] items does not fit
+/// the general body limit, so its route has its own (`batch_body_limit_bytes`).
+pub fn router(batch_body_limit: usize) -> Router<AppState> {
+    Router::new().route("/v1/signed-urls", post(sign_one)).route(
+        "/v1/signed-urls/batch",
+        post(sign_batch).layer(axum::extract::DefaultBodyLimit::max(batch_body_limit)),
+    )
 }
 
 async fn sign_one(
