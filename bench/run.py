@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -138,6 +139,8 @@ class Service:
         self.proc = subprocess.Popen([BIN, "serve", "--config", path, "--listen", "127.0.0.1:0", "--log-format", "json"],
                                      stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
         self.port = self._port()
+        # Keep reading stdout: a full pipe would otherwise stall the logger.
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
         self.ready_after = self._wait_ready()
 
     def _port(self):

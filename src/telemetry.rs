@@ -18,9 +18,21 @@ pub enum LogFormat {
     Text,
 }
 
-/// Installs the global subscriber. Safe to call more than once (later calls
-/// are ignored), which keeps tests simple.
-pub fn init(format: LogFormat) {
+/// Keeps the background log writer alive; dropping it flushes what is queued.
+pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
+
+/// Installs the global subscriber and returns the guard to hold until exit.
+/// Safe to call more than once (later calls are ignored).
+///
+/// Logs go through a bounded in-memory queue to a writer thread: a slow or
+/// blocked stdout (a full pipe, a stalled log driver) must never block the
+/// threads that answer requests. When the queue is full, lines are dropped
+/// (and counted by tracing-appender) rather than stalling the service.
+pub fn init(format: LogFormat) -> LogGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(64 * 1024)
+        .finish(std::io::stdout());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match format {
         LogFormat::Auto => !std::io::stdout().is_terminal(),
@@ -33,6 +45,7 @@ pub fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(true)
+        .with_writer(writer)
         .log_internal_errors(false);
     let _ = if json {
         builder
@@ -44,4 +57,5 @@ pub fn init(format: LogFormat) {
     } else {
         builder.try_init()
     };
+    guard
 }

@@ -57,7 +57,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 
 /// Loads everything, then serves until SIGTERM/Ctrl-C; SIGHUP reloads.
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
-    telemetry::init(args.log_format);
+    let _logs = telemetry::init(args.log_format);
     let config = config::load(&args.config).map_err(CliError::Config)?;
     runtime()?.block_on(async {
         let state = server::build_state(&config).await.map_err(CliError::Config)?;
@@ -70,7 +70,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
 
 /// Dev mode: in-memory key pair, secret and token; prints how to call it.
 pub fn dev(args: DevArgs) -> Result<(), CliError> {
-    telemetry::init(args.log_format);
+    let _logs = telemetry::init(args.log_format);
     tracing::warn!("DEV MODE: generated keys and secrets, not for production");
     let session = DevSession::new().map_err(CliError::Service)?;
     runtime()?.block_on(async move {
