@@ -569,94 +569,131 @@ fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
+/// A `cfsign serve` whose stdout/stderr go where the test says (not to the
+/// harness's readers), killed on drop.
+struct Detached {
+    child: Option<std::process::Child>,
+    base: String,
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Detached {
+    /// Starts with debug logging (many writes) and waits for `/healthz`.
+    async fn start(dir: &Path, stdout: Stdio, stderr: Stdio) -> Self {
+        std::fs::write(dir.join("hmac.secret"), support::HMAC_SECRET).unwrap();
+        let config = dir.join("config.toml");
+        support::write_atomic(
+            &config,
+            &support::config_text(dir, "5s", &reports(&key_file("rsa2048.pem"))),
+        );
+        let addr = free_addr();
+        let child = Command::new(env!("CARGO_BIN_EXE_cfsign"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(["--listen", &addr.to_string(), "--log-format", "json"])
+            .env_remove("CFSIGN_LISTEN")
+            .env_remove("CFSIGN_LOG_FORMAT")
+            .env_remove("CFSIGN_CONFIG")
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut me = Detached {
+            child: Some(child),
+            base: format!("http://{addr}"),
+        };
+        let http = client();
+        let deadline = Instant::now() + support::START_TIMEOUT;
+        loop {
+            if let Ok(r) = http.get(format!("{}/healthz", me.base)).send().await
+                && r.status() == 200
+            {
+                return me;
+            }
+            if let Some(status) = me.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("cfsign exited ({status}) before answering");
+            }
+            assert!(Instant::now() < deadline, "not answering /healthz on {addr}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `n` signed URLs that verify, one 401, and the process still running.
+    async fn serves(&mut self, n: usize, prefix: &str) {
+        let http = client();
+        let t = mailer();
+        for i in 0..n {
+            let id = format!("{prefix}-{i}");
+            let (status, _, body) =
+                post(&http, &format!("{}/v1/signed-urls", self.base), &t, &id, &url_body(&id)).await;
+            assert_eq!(status, 200, "{body}");
+            assert_url_valid(body["url"].as_str().unwrap(), KEY_A, "rsa2048.pub.pem");
+        }
+        // Denials log too.
+        let (status, _, _) = post(
+            &http,
+            &format!("{}/v1/signed-urls", self.base),
+            "x",
+            "bad",
+            &url_body("x"),
+        )
+        .await;
+        assert_eq!(status, 401);
+        assert!(
+            self.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+            "exited while serving"
+        );
+    }
+
+    /// SIGTERM, then exit 0 within 10 s.
+    fn stop(&mut self) {
+        let child = self.child.as_mut().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = support::wait_exit(child, Duration::from_secs(10)).expect("no exit 10 s after SIGTERM");
+        self.child = None;
+        assert!(status.success(), "exit {status}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_to_a_full_disk_do_not_stop_the_service() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hmac.secret"), support::HMAC_SECRET).unwrap();
-    let config = dir.path().join("config.toml");
-    support::write_atomic(
-        &config,
-        &support::config_text(dir.path(), "5s", &reports(&key_file("rsa2048.pem"))),
-    );
     let full = || {
         std::fs::File::options()
             .write(true)
             .open("/dev/full")
             .expect("/dev/full")
     };
-    let addr = free_addr();
-    let child = Command::new(env!("CARGO_BIN_EXE_cfsign"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--listen", &addr.to_string(), "--log-format", "json"])
-        .env_remove("CFSIGN_LISTEN")
-        .env_remove("CFSIGN_LOG_FORMAT")
-        .env_remove("CFSIGN_CONFIG")
-        // Debug: many more writes (every request's span events), all failing.
-        .env("RUST_LOG", "debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(full()))
-        .stderr(Stdio::from(full()))
-        .spawn()
-        .unwrap();
-    struct Kill(Option<std::process::Child>);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            if let Some(c) = self.0.as_mut() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-    }
-    let mut guard = Kill(Some(child));
-    let http = client();
-    let base = format!("http://{addr}");
-    let deadline = Instant::now() + support::START_TIMEOUT;
-    loop {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
-            && r.status() == 200
-        {
-            break;
-        }
-        if let Some(status) = guard.0.as_mut().unwrap().try_wait().unwrap() {
-            panic!("cfsign exited ({status}) with its logs on a full disk");
-        }
-        assert!(Instant::now() < deadline, "not answering /healthz on {addr}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let t = mailer();
-    for i in 0..20 {
-        let (status, _, body) = post(
-            &http,
-            &format!("{base}/v1/signed-urls"),
-            &t,
-            &format!("full-{i}"),
-            &url_body(&format!("full-{i}")),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        assert_url_valid(body["url"].as_str().unwrap(), KEY_A, "rsa2048.pub.pem");
-    }
-    // Denials and 404s log too.
-    let (status, _, _) = post(
-        &http,
-        &format!("{base}/v1/signed-urls"),
-        "x",
-        "full-bad",
-        &url_body("x"),
-    )
-    .await;
-    assert_eq!(status, 401);
-    let child = guard.0.as_mut().unwrap();
-    assert!(child.try_wait().unwrap().is_none(), "exited while serving");
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let status = support::wait_exit(child, Duration::from_secs(10)).expect("no exit 10 s after SIGTERM");
-    guard.0 = None;
-    assert!(status.success(), "exit {status}");
+    let mut server = Detached::start(dir.path(), Stdio::from(full()), Stdio::from(full())).await;
+    server.serves(20, "full").await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdout_nobody_reads_does_not_stall_the_service() {
+    // A pipe that is never read fills after 64 KiB; a log driver that stalls
+    // does the same. Writing logs from the request threads would then block
+    // every request (seen under overload in the benchmark); logs go through a
+    // bounded non-blocking writer that drops lines instead.
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Detached::start(dir.path(), Stdio::piped(), Stdio::null()).await;
+    // ~300 requests at debug level write far more than 64 KiB of logs.
+    server.serves(300, "stalled").await;
+    server.stop();
 }
 
 // ---------------------------------------------------------------- clock ----
