@@ -10,9 +10,6 @@ use serde::Serialize;
 use super::cidr::CidrV4;
 use super::resource::ResourcePattern;
 
-/// Largest expiry CloudFront accepts: a signed 64-bit epoch (April 2262).
-pub const MAX_EPOCH: i64 = i64::MAX;
-
 /// Canned (CloudFront rebuilds it from the request; only `Expires` travels)
 /// or custom (the policy travels base64'd in `Policy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
