@@ -29,23 +29,9 @@ hash_algorithm = "SHA256"
 keys = [{{ key_pair_id = "KECDSA00000001", private_key_file = "{ec}" }}]
 cookies = {{ domain = "d111111abcdef8.cloudfront.net", path = "/", secure = true, http_only = true, same_site = "Lax" }}
 
-[[grants]]
-name = "mailer"
-subjects = ["mailer"]
-distributions = ["reports"]
-allow = ["/uploads/*"]
-max_ttl = "7d"
-default_ttl = "1h"
-
-[[grants]]
-name = "player"
-scopes = ["video:read"]
-distributions = ["videos"]
-allow = ["/hls/*"]
-max_ttl = "6h"
-allow_wildcard_policy = true
-allow_cookies = true
+{grants}
 "#,
+        grants = include_str!("fixtures/grants.toml"),
         rsa = toml_path(&key_file("rsa2048.pem")),
         ec = toml_path(&key_file("ec-p256.pem")),
     )

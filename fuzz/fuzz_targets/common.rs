@@ -17,7 +17,8 @@ pub const KEY_PAIR_ID: &str = "KFUZZ000000001";
 
 const EC_PEM: &[u8] = include_bytes!("../../tests/fixtures/keys/ec-p256.pem");
 
-const CONFIG: &str = r#"
+const CONFIG: &str = concat!(
+    r#"
 [auth]
 issuers = ["fuzz"]
 audiences = ["cfsign"]
@@ -36,24 +37,9 @@ domain = "https://d111111abcdef8.cloudfront.net"
 hash_algorithm = "SHA256"
 keys = [{ key_pair_id = "KFUZZ000000001", private_key_file = "(in memory)" }]
 
-[[grants]]
-name = "mailer"
-subjects = ["mailer"]
-distributions = ["reports"]
-allow = ["/uploads/*"]
-max_ttl = "7d"
-default_ttl = "1h"
-
-[[grants]]
-name = "player"
-scopes = ["video:read"]
-distributions = ["videos"]
-allow = ["/hls/*"]
-max_ttl = "6h"
-allow_wildcard_policy = true
-allow_cookies = true
-allow_ip_binding = true
-"#;
+"#,
+    include_str!("../../tests/fixtures/grants.toml")
+);
 
 pub struct Fixture {
     pub snapshot: Snapshot,

@@ -76,25 +76,10 @@ keys = [
   {{ key_pair_id = "KECDSA00000001", private_key_file = "{ec}", active = true }},
 ]
 
-[[grants]]
-name = "mailer"
-subjects = ["mailer"]
-distributions = ["reports"]
-allow = ["/uploads/*"]
-max_ttl = "7d"
-default_ttl = "1h"
-
-[[grants]]
-name = "player"
-scopes = ["video:read"]
-distributions = ["videos"]
-allow = ["/hls/*"]
-max_ttl = "6h"
-allow_wildcard_policy = true
-allow_cookies = true
-allow_ip_binding = true
+{grants}
 {extra}
 "#,
+        grants = include_str!("../fixtures/grants.toml"),
         secret = dir.join("hmac.secret").display(),
         jwt_pub = dir.join("jwt-rsa.pub.pem").display(),
         rsa = keys.join("rsa2048.pem").display(),
