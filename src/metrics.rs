@@ -3,14 +3,15 @@
 //! Names: `cfsign_http_requests_total{route,status}`,
 //! `cfsign_signatures_total{distribution,kind,policy_type,hash_algorithm,key_pair_id}`,
 //! `cfsign_signing_seconds` (histogram), `cfsign_signing_pool_in_flight`,
-//! `cfsign_signing_rejected_total`, `cfsign_jwt_failures_total{reason}`,
+//! `cfsign_signing_rejected_total`, `cfsign_signing_abandoned_total`,
+//! `cfsign_jwt_failures_total{reason}`,
 //! `cfsign_jwks_refresh_total{result}`, `cfsign_jwks_last_success_timestamp_seconds`,
 //! `cfsign_config_reloads_total{result}`, `cfsign_denials_total{reason}`,
 //! `cfsign_signature_cache_total{result}`, `cfsign_token_cache_total{result}`,
 //! `cfsign_signing_key_active{distribution,key_pair_id,algorithm}`, and
 //! the standard `process_*` metrics.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -37,15 +38,33 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Middleware counting requests by route template and status.
-pub async fn track_requests(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+/// Where the router leaves the route template it matched, for the layers
+/// that run before routing (request metrics, the request span) to read on
+/// the way out. Requests that never reach a route are labelled `unmatched`.
+#[derive(Debug, Clone, Default)]
+pub struct RouteSlot(Arc<OnceLock<MatchedPath>>);
+
+/// Middleware counting requests by route template and status. It runs
+/// outside routing, so it also counts timeouts, sheds and panics.
+pub async fn track_requests(mut request: Request, next: Next) -> Response {
+    let slot = RouteSlot::default();
+    request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;
+    let route = slot.0.get().map_or("unmatched", |p| p.as_str()).to_owned();
     metrics::counter!("cfsign_http_requests_total", "route" => route, "status" => response.status().as_u16().to_string()).increment(1);
     response
+}
+
+/// Route layer: hands the matched route template to [`track_requests`]
+/// and to the request's span (`route` field).
+pub async fn note_route(request: Request, next: Next) -> Response {
+    if let Some(path) = request.extensions().get::<MatchedPath>() {
+        tracing::Span::current().record("route", path.as_str());
+        if let Some(slot) = request.extensions().get::<RouteSlot>() {
+            let _ = slot.0.set(path.clone());
+        }
+    }
+    next.run(request).await
 }
 
 /// Records one signature.
@@ -116,8 +135,10 @@ pub fn signing_key(distribution: &str, key_pair_id: &str, algorithm: String, act
     .set(if active { 1.0 } else { 0.0 });
 }
 
-/// Updates the signing-pool gauges.
-pub fn pool(in_flight: usize, rejected: u64) {
-    metrics::gauge!("cfsign_signing_pool_in_flight").set(in_flight as f64);
-    metrics::gauge!("cfsign_signing_rejected_total").set(rejected as f64);
+/// Updates the signing-pool series: jobs in flight (gauge), jobs refused
+/// with 503 and jobs skipped because their caller had gone (counters).
+pub fn pool(stats: crate::service::PoolStats) {
+    metrics::gauge!("cfsign_signing_pool_in_flight").set(stats.in_flight as f64);
+    metrics::counter!("cfsign_signing_rejected_total").absolute(stats.rejected);
+    metrics::counter!("cfsign_signing_abandoned_total").absolute(stats.abandoned);
 }

@@ -539,6 +539,8 @@ async fn metrics_expose_signatures_keys_pool_and_process() {
         "cfsign_http_requests_total{route=\"/v1/signed-urls\",status=\"200\"}",
         "cfsign_signing_seconds_bucket",
         "cfsign_signing_pool_in_flight",
+        "cfsign_signing_rejected_total 0",
+        "cfsign_signing_abandoned_total 0",
         "cfsign_signing_key_active{distribution=\"videos\",key_pair_id=\"KECDSA00000001\",algorithm=\"ECDSA-P256\"} 1",
         "cfsign_signing_key_active{distribution=\"videos\",key_pair_id=\"KOLDKEY0000001\",algorithm=\"RSA-2048\"} 0",
         "process_resident_memory_bytes",

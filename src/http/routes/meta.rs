@@ -35,8 +35,7 @@ pub fn metrics_router() -> Router<AppState> {
 /// Prometheus text exposition. Unauthenticated: expose it only to the
 /// scraper (separate `metrics_listen`, network policy).
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let stats = state.pool.stats();
-    crate::metrics::pool(stats.in_flight, stats.rejected);
+    crate::metrics::pool(state.pool.stats());
     crate::metrics::collect_process();
     for d in state.snapshot.load().distributions.values() {
         for (id, key) in &d.public_keys {
