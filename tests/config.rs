@@ -16,6 +16,17 @@ fn the_example_file_parses() {
 }
 
 #[test]
+fn io_threads_default_to_half_the_cores_and_can_be_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let auto = config::from_toml(&common::config_text(dir.path(), "")).unwrap();
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(auto.server.io_threads, 0);
+    assert_eq!(auto.server.io_threads(), cores.div_ceil(2));
+    let text = common::config_text(dir.path(), "").replace("[server]", "[server]\nio_threads = 3");
+    assert_eq!(config::from_toml(&text).unwrap().server.io_threads(), 3);
+}
+
+#[test]
 fn unknown_keys_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let text = common::config_text(dir.path(), "").replace("[server]", "[server]\nlisten_port = 80");

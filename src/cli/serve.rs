@@ -48,8 +48,10 @@ pub struct HealthcheckArgs {
     pub timeout: Duration,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+/// The async runtime, with `threads` workers (see `ServerConfig::io_threads`).
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
         .enable_all()
         .build()
         .map_err(|e| CliError::Service(format!("tokio runtime: {e}")))
@@ -59,7 +61,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let _logs = telemetry::init(args.log_format);
     let config = config::load(&args.config).map_err(CliError::Config)?;
-    runtime()?.block_on(async {
+    runtime(config.server.io_threads())?.block_on(async {
         let state = server::build_state(&config).await.map_err(CliError::Config)?;
         server::spawn_reload_on_sighup(state.clone(), args.config.clone());
         server::run(state, server::http_options(&config), args.listen)
@@ -73,7 +75,7 @@ pub fn dev(args: DevArgs) -> Result<(), CliError> {
     let _logs = telemetry::init(args.log_format);
     tracing::warn!("DEV MODE: generated keys and secrets, not for production");
     let session = DevSession::new().map_err(CliError::Service)?;
-    runtime()?.block_on(async move {
+    runtime(session.config.server.io_threads())?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| CliError::Service(format!("listen on {}: {e}", args.listen)))?;

@@ -51,6 +51,10 @@ pub struct ServerConfig {
     pub batch_body_limit_bytes: usize,
     /// Most requests handled at once; more wait in the listener's backlog.
     pub max_concurrent_requests: usize,
+    /// Threads running HTTP, authentication and signature-cache hits (the
+    /// async runtime); RSA work runs on `signing.workers` instead.
+    /// 0 = half the cores, at least one: see [`ServerConfig::io_threads`].
+    pub io_threads: usize,
     /// After SIGTERM/Ctrl-C, time during which `/readyz` is already 503 but
     /// new connections are still served, so load balancers can stop routing
     /// here first (Kubernetes: a few seconds; one machine: 0).
@@ -75,10 +79,26 @@ impl Default for ServerConfig {
             body_limit_bytes: 64 * 1024,
             batch_body_limit_bytes: 1024 * 1024,
             max_concurrent_requests: 1024,
+            io_threads: 0,
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
             metrics_listen: None,
             trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The runtime's worker threads: as configured, or half the cores (at
+    /// least one). Why not one per core: the signing workers already take
+    /// one per core, and on a small machine a second runtime thread mostly
+    /// adds wake-ups that preempt a signature (measured: 2 vCPUs sign ~7%
+    /// more URLs per second over HTTP with one runtime thread than with two,
+    /// while one thread still serves ~15k cache hits per second).
+    pub fn io_threads(&self) -> usize {
+        match self.io_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2)),
+            n => n,
         }
     }
 }

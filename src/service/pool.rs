@@ -169,13 +169,14 @@ fn work(queue: &Receiver<Job>) {
     }
 }
 
-/// Raises this thread's niceness (Linux schedules threads individually).
-/// Raising it never needs privileges; failure only costs latency, so it is ignored.
+/// Makes this thread `WORKER_NICE` steps nicer than it was (Linux schedules
+/// threads individually). Raising niceness never needs privileges; failure
+/// only costs latency, so it is ignored.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: setpriority on the calling thread (who = 0) has no memory effects.
+    // SAFETY: nice() only changes the calling thread's scheduling priority.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, WORKER_NICE);
+        libc::nice(WORKER_NICE);
     }
 }
 
@@ -251,5 +252,31 @@ mod tests {
         assert_eq!(ran.load(Ordering::SeqCst), 0);
         assert_eq!(pool.stats().abandoned, 1);
         assert_eq!(pool.stats().in_flight, 0);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn workers_run_below_the_reactor_priority() {
+        let pool = SigningPool::new(2, 0);
+        // Each worker lowers its own priority first thing; a job proves it started.
+        assert_eq!(pool.run(|| ()).await.ok(), Some(()));
+        let nice_of = |dir: &std::path::Path| -> Option<i64> {
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // Field 19 (nice), counted after the parenthesised command name.
+            stat.rsplit_once(')')?.1.split_whitespace().nth(16)?.parse().ok()
+        };
+        let own = nice_of(std::path::Path::new("/proc/thread-self")).unwrap();
+        let niceness: Vec<i64> = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| {
+                let dir = task.ok()?.path();
+                let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+                comm.starts_with("cfsign-sign-").then_some(())?;
+                nice_of(&dir)
+            })
+            .collect();
+        assert!(!niceness.is_empty(), "no signing thread found");
+        let expected = (own + i64::from(WORKER_NICE)).min(19);
+        assert!(niceness.contains(&expected), "own {own}, workers {niceness:?}");
     }
 }
