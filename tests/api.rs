@@ -495,9 +495,17 @@ async fn request_ids_are_echoed_or_generated() {
             &[("x-request-id", "bad id\twith spaces")],
         )
         .await;
-    let id = r.headers["x-request-id"].to_str().unwrap();
+    let id = r.headers["x-request-id"].to_str().unwrap().to_owned();
     assert_ne!(id, "bad id\twith spaces");
-    assert_eq!(id.len(), 36, "a fresh UUID");
+    let uuid = uuid::Uuid::parse_str(&id).expect("a fresh UUID");
+    assert_eq!(uuid.get_version_num(), 4, "{id}");
+    assert_eq!(id, id.to_lowercase());
+    let again = app.request(Method::GET, "/healthz", None, None, &[]).await;
+    assert_ne!(
+        again.headers["x-request-id"].to_str().unwrap(),
+        id,
+        "ids are not reused"
+    );
 }
 
 #[tokio::test]
