@@ -258,24 +258,28 @@ def batch(svc, token):
 
 
 def criterion(seconds):
-    """Runs the in-process signing benches (both backends) and returns
-    {"backend/case": signs per second} from criterion's median estimates."""
+    """Runs the in-process benches and returns {"group/case": operations per
+    second} from criterion's median estimates: signing (both backends,
+    benches/signing.rs) and token verification, cached or not (benches/auth.rs)."""
     # Build first, then let the machine settle: the first case measured
     # straight after a compile came out 10-15% slow on this shared machine.
-    subprocess.run(["cargo", "bench", "--locked", "--all-features", "--bench", "signing", "--no-run"],
-                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for bench in ("signing", "auth"):
+        subprocess.run(["cargo", "bench", "--locked", "--all-features", "--bench", bench, "--no-run"],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(3)
-    subprocess.run(["cargo", "bench", "--locked", "--all-features", "--bench", "signing", "--",
-                    "--measurement-time", str(max(3, int(seconds / 2))), "--warm-up-time", "1", "url|cookies"],
+    timing = ["--measurement-time", str(max(3, int(seconds / 2))), "--warm-up-time", "1"]
+    subprocess.run(["cargo", "bench", "--locked", "--all-features", "--bench", "signing", "--", *timing, "url|cookies"],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cargo", "bench", "--locked", "--all-features", "--bench", "auth", "--", *timing],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     out = {}
-    for backend in ("openssl", "rustcrypto"):
-        base = os.path.join(ROOT, "target/criterion", backend)
+    for group in ("openssl", "rustcrypto", "auth"):
+        base = os.path.join(ROOT, "target/criterion", group)
         for case in sorted(os.listdir(base)) if os.path.isdir(base) else []:
             est = os.path.join(base, case, "new/estimates.json")
             if os.path.exists(est):
                 with open(est) as f:
-                    out[f"{backend}/{case}"] = round(1e9 / json.load(f)["median"]["point_estimate"])
+                    out[f"{group}/{case}"] = round(1e9 / json.load(f)["median"]["point_estimate"])
     return out
 
 
@@ -310,7 +314,7 @@ def main():
               "seconds_per_run": s, "repeat": n}
     report["openssl_rsa2048_sign_per_s_1core"] = openssl_median(n, 3)
     report["openssl_rsa2048_sign_per_s_all_cores"] = openssl_median(n, 3, multi=cores)
-    report["criterion_signs_per_s"] = criterion(s)
+    report["criterion_ops_per_s"] = criterion(s)
     if not args.skip_peers:
         report["peers"] = peers(max(2, s / 2))
     print(f"openssl speed: {report['openssl_rsa2048_sign_per_s_1core']:.0f}/s (1 core), "
@@ -357,9 +361,13 @@ def main():
         "cache_vs_openssl_1core": round(report["cache_same_resource_quantised"]["ok_per_s"] / one, 2),
         "overload_accepted_vs_saturation": round(report["overload_3x"]["ok_per_s"] / cap, 3),
     }
-    canned = report["criterion_signs_per_s"].get("openssl/canned_url_sha1_rsa")
+    canned = report["criterion_ops_per_s"].get("openssl/canned_url_sha1_rsa")
     if canned:
         report["ratios"]["criterion_canned_vs_openssl_1core"] = round(canned / one, 3)
+    # Peers against the openssl speed measured beside them (bench/peers.py).
+    for name, peer in report.get("peers", {}).get("peers", {}).items():
+        if "vs_openssl" in peer:
+            report["ratios"][f"peer_vs_openssl_1core:{name}"] = peer["vs_openssl"]
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
