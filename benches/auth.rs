@@ -70,6 +70,10 @@ fn token(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, now: i64) -> Stri
 }
 
 fn auth(c: &mut Criterion) {
+    // As the service does, before jsonwebtoken is used at all (it fixes its
+    // crypto provider on first use): RSA/ECDSA checks then run on OpenSSL.
+    let openssl = cfsign::auth::use_openssl_for_tokens();
+    assert_eq!(openssl, cfg!(feature = "openssl-backend"), "token crypto provider");
     // As `build_state`: the metrics recorder before anything counts.
     let _ = cfsign::metrics::handle();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;

@@ -34,6 +34,8 @@ pub enum RunError {
 pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
     // The recorder first: the JWKS fetch below counts its result.
     let _ = crate::metrics::handle();
+    // Before anything touches jsonwebtoken, which fixes its provider on first use.
+    crate::auth::use_openssl_for_tokens();
     let snapshot = Snapshot::load(config)?;
     for warning in &snapshot.warnings {
         tracing::warn!("{warning}");

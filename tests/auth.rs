@@ -52,6 +52,10 @@ async fn a_valid_token_works_and_the_baseline_is_sound() {
             .status,
         200
     );
+    // Every token in this file was made after a TestApp had built its
+    // Authenticator, so RS256 here went through the OpenSSL verifier.
+    #[cfg(feature = "openssl-backend")]
+    assert!(cfsign::auth::use_openssl_for_tokens(), "RS256 checked by OpenSSL");
 }
 
 #[tokio::test]

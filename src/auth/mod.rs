@@ -9,6 +9,8 @@ mod caller;
 mod grants;
 mod jwks;
 mod keyset;
+#[cfg(feature = "openssl-backend")]
+mod openssl_jwt;
 mod validator;
 
 pub use caller::Caller;
@@ -18,6 +20,17 @@ pub use keyset::{KeySet, KeySetError};
 pub use validator::{AuthError, Authenticator};
 
 use jsonwebtoken::Algorithm;
+
+/// Checks RSA and ECDSA token signatures with OpenSSL (about 10x faster than
+/// jsonwebtoken's pure-Rust provider) from now on, if the OpenSSL backend is
+/// built in and no token was handled before. True when OpenSSL does it.
+/// Called by [`Authenticator::new`].
+pub fn use_openssl_for_tokens() -> bool {
+    #[cfg(feature = "openssl-backend")]
+    return openssl_jwt::install();
+    #[cfg(not(feature = "openssl-backend"))]
+    false
+}
 
 /// Parses an algorithm name from the allowlist (`RS256`, `ES256`, ...).
 pub fn parse_algorithm(name: &str) -> Result<Algorithm, String> {

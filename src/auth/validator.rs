@@ -106,6 +106,7 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     /// Builds the verifier from validated configuration and a key set.
     pub fn new(auth: &AuthConfig, keys: KeySet) -> Self {
+        super::use_openssl_for_tokens();
         let allowed = auth
             .algorithms
             .iter()
