@@ -2,6 +2,7 @@
 """cfsign's peers, re-measured on this machine: canned-policy CloudFront signed URLs/s.
 
 One invocation measures, one after another and each pinned to core 0 (`taskset -c 0`):
+  - cfsign itself (examples/peer_loop.rs: `Signer::sign_url`, OpenSSL backend, key loaded once);
   - `openssl speed -seconds N rsa2048`, single-core RSA-2048 signs/s (the reference);
   - botocore + cryptography: `CloudFrontSigner(key_id, rsa_signer)`, the key loaded once,
     `rsa_signer` = `private_key.sign(msg, PKCS1v15(), SHA1())`, `generate_presigned_url`;
@@ -44,6 +45,7 @@ WORK = os.path.join(ROOT, "target", "bench-peers")
 VENV = os.path.join(WORK, "venv")
 NODE_MODULES = os.path.join(ROOT, "target", "differential", "node", "node_modules")
 CRATE_DIR = os.path.join(HERE, "cloudfront_sign")
+CFSIGN_BIN = os.path.join(ROOT, "target/release/examples/peer_loop")
 CRATE_BIN = os.path.join(WORK, "cargo", "release", "cloudfront-sign-peer")
 PY_PINS = {"botocore": "1.44.8", "cryptography": "50.0.2"}
 JS_SIGNER_VERSION = "3.1166.0"  # as pinned in tests/differential/setup.sh
@@ -103,6 +105,12 @@ def build_crate():
     env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(WORK, "cargo"))
     subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--manifest-path",
                     os.path.join(CRATE_DIR, "Cargo.toml")], check=True, env=env, stdout=sys.stderr)
+
+
+def build_cfsign():
+    log("cargo build --release --example peer_loop (cfsign itself, as a peer)")
+    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--example", "peer_loop"],
+                   cwd=ROOT, check=True, stdout=sys.stderr)
 
 
 def crate_versions():
@@ -168,6 +176,7 @@ def run_peer(cmd, expires, pub, tmp):
 def peer_commands(args, keys, python, expires):
     common = [KEY_PAIR_ID, str(expires), str(args.seconds), str(args.warmup)]
     return {
+        "cfsign": [CFSIGN_BIN, keys["pkcs8"], *common],
         "botocore+cryptography": [python, os.path.join(HERE, "botocore_peer.py"), keys["pkcs8"], *common],
         "@aws-sdk/cloudfront-signer": ["node", os.path.join(HERE, "aws_sdk_peer.cjs"), NODE_MODULES,
                                        keys["pkcs8"], *common],
@@ -179,7 +188,7 @@ def setup():
     """Installs/builds every peer; returns (venv python, {peer: error}) for the ones that failed."""
     check_tools()
     python, failed = None, {}
-    steps = {"@aws-sdk/cloudfront-signer": ensure_js_sdk, "botocore+cryptography": ensure_venv,
+    steps = {"cfsign": build_cfsign, "@aws-sdk/cloudfront-signer": ensure_js_sdk, "botocore+cryptography": ensure_venv,
              "cloudfront_sign (crate)": build_crate}
     for name, step in steps.items():
         try:
