@@ -20,7 +20,12 @@ fn run(signer: &Signer, expires: i64, start: u64, secs: f64) -> (u64, u64, f64, 
             .parse()
             .expect("a valid URL");
         let policy = Policy::new(url.clone().into(), expires, None, None).expect("a canned policy");
-        last = black_box(signer.sign_url(&url, &policy, HashAlgorithm::Sha1).expect("signing").url);
+        last = black_box(
+            signer
+                .sign_url(&url, &policy, HashAlgorithm::Sha1)
+                .expect("signing")
+                .url,
+        );
         if i == start {
             first = last.clone();
         }
