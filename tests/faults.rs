@@ -505,14 +505,7 @@ async fn key_file_broken_after_start(what: &str, break_it: impl FnOnce(&Path)) {
     }
 
     server.signal("HUP");
-    let error = server
-        .wait_log_async(Duration::from_secs(5), |v| {
-            v["level"] == "ERROR" && v["message"].as_str().is_some_and(|m| m.contains("reload refused"))
-        })
-        .await;
-    let problem = error["problem"].as_str().unwrap_or_default();
-    assert!(problem.contains(&key.display().to_string()), "{what}: {error}");
-    assert!(problem.contains(KEY_A), "{what}: {error}");
+    server.expect_reload_refused(&key, KEY_A).await;
     wait_metric(
         &server,
         "cfsign_config_reloads_total",
@@ -795,17 +788,11 @@ async fn raw_post(addr: SocketAddr, token: &str, request_id: &str, body: &str) -
     }
 }
 
-/// Status and body of a complete HTTP/1.1 response with a Content-Length.
+/// Status and body of exactly one complete HTTP/1.1 response (nothing
+/// missing from the body, nothing after it).
 fn complete_response(data: &[u8]) -> Option<(u16, String)> {
-    let text = String::from_utf8_lossy(data);
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
-    let length: usize = head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("content-length")
-            .then(|| v.trim().parse().ok())?
-    })?;
-    (body.len() == length).then(|| (status, body.to_owned()))
+    let (status, head, body) = support::parse_response(data)?;
+    (head.len() + 4 + body.len() == String::from_utf8_lossy(data).len()).then_some((status, body))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -452,6 +452,20 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+
+    /// Waits for the "reload refused" error a SIGHUP with a bad key causes,
+    /// and checks that it names the key file and its key pair id.
+    pub async fn expect_reload_refused(&self, key_path: &Path, key_pair_id: &str) -> Value {
+        let error = self
+            .wait_log_async(Duration::from_secs(5), |v| {
+                v["level"] == "ERROR" && v["message"].as_str().is_some_and(|m| m.contains("reload refused"))
+            })
+            .await;
+        let problem = error["problem"].as_str().unwrap_or_default();
+        assert!(problem.contains(&key_path.display().to_string()), "{error}");
+        assert!(problem.contains(key_pair_id), "{error}");
+        error
+    }
 }
 
 impl Drop for Server {
@@ -607,7 +621,9 @@ impl RawRequest {
     }
 }
 
-fn parse_response(data: &[u8]) -> Option<(u16, String, String)> {
+/// Status, head and body of an HTTP/1.1 response with a Content-Length, once
+/// the whole body has arrived.
+pub fn parse_response(data: &[u8]) -> Option<(u16, String, String)> {
     let text = String::from_utf8_lossy(data);
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
