@@ -65,13 +65,14 @@ impl Drop for Admission {
     }
 }
 
-/// Niceness of the worker threads: below the reactor, above nothing else.
+/// How many steps nicer than the service the worker threads run, so the
+/// runtime thread (accepting, 503s, health checks) preempts them.
 const WORKER_NICE: i32 = 5;
 
 impl SigningPool {
     /// A pool of `workers` threads (0 = one per core) and `queue_depth` waiting slots.
     ///
-    /// The threads live until the pool (every clone of its handle) is dropped.
+    /// The threads end when the pool is dropped (its queue closes).
     pub fn new(workers: usize, queue_depth: usize) -> Self {
         let workers = if workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -104,7 +105,7 @@ impl SigningPool {
     /// Runs `job` on a worker thread, or refuses at once when full.
     ///
     /// If the caller stops waiting (client gone, request timed out) before a
-    /// worker picks the job up, the job is skipped: no RSA work for nobody.
+    /// worker picks the job up, the job is skipped: no RSA work for a caller who has gone.
     pub async fn run<T, F>(&self, job: F) -> Result<T, IssueError>
     where
         T: Send + 'static,
