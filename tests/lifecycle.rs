@@ -336,6 +336,59 @@ async fn secrets_never_reach_the_logs_even_at_debug_level() {
     }
 }
 
+/// Load shedding is an expected answer, not an error: each refusal is a 503
+/// with `Retry-After` and a problem body, counted in the metrics, and no
+/// ERROR line reaches the log (one per refusal used to flood it, and cost
+/// CPU, exactly when the service was overloaded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_refusals_are_counted_not_logged_as_errors() {
+    // One signer and a one-job queue, both taken by two long batches.
+    let body = format!("{}\n[signing]\nworkers = 1\nqueue_depth = 1\n", reports(&key_a(true)));
+    let mut server = Server::start("5s", &body);
+    let items: Vec<Value> = (0..1000).map(|n| url_body(&format!("batch-{n}"))).collect();
+    let batches: Vec<_> = (0..2)
+        .map(|n| {
+            let (url, items) = (server.url("/v1/signed-urls/batch"), json!({ "items": items }));
+            tokio::spawn(async move { post(&client(), &url, &mailer(), &format!("batch-{n}"), &items).await })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !metrics(&server).await.contains("cfsign_signing_pool_in_flight 2\n") {
+        assert!(Instant::now() < deadline, "the two batches never filled the pool");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let url = server.url("/v1/signed-urls");
+    for n in 0..5 {
+        let (status, headers, problem) = post(&client(), &url, &mailer(), &format!("shed-{n}"), &url_body("x")).await;
+        assert_eq!(status, 503, "{problem}");
+        assert_eq!(headers["retry-after"], "1");
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(problem["code"], "overloaded", "{problem}");
+    }
+    for batch in batches {
+        let (status, _, answer) = batch.await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["items"].as_array().map(Vec::len), Some(1000));
+    }
+
+    let text = metrics(&server).await;
+    for needle in [
+        "cfsign_signing_rejected_total 5\n",
+        "cfsign_http_requests_total{route=\"/v1/signed-urls\",status=\"503\"} 5\n",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    let logs = stop(&mut server);
+    let errors: Vec<&str> = logs.lines().filter(|l| l.contains(r#""level":"ERROR""#)).collect();
+    assert!(errors.is_empty(), "refusals logged as errors:\n{}", errors.join("\n"));
+}
+
+async fn metrics(server: &Server) -> String {
+    let r = client().get(server.url("/metrics")).send().await.unwrap();
+    r.text().await.unwrap()
+}
+
 /// Starts a POST /v1/signed-urls whose body is only partly sent, and waits
 /// until the service is handling it (its "started processing" debug line).
 fn in_flight_request(server: &Server, request_id: &str) -> RawRequest {

@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, Request, header};
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware;
 use axum::{BoxError, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -72,7 +73,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
-        .layer(TraceLayer::new_for_http().make_span_with(span))
+        .layer(TraceLayer::new_for_http().make_span_with(span).on_failure(log_failure))
         // Outside the timeout, panic and problem layers, so that every answer
         // (a 408, a 500) carries the CORS headers and a browser can read it.
         .layer(cors(&options.cors))
@@ -106,6 +107,21 @@ fn span<B>(request: &Request<B>) -> tracing::Span {
         route = tracing::field::Empty,
         request_id = id
     )
+}
+
+/// Logs a failed response at ERROR, except 503: load shedding and "not
+/// ready" are expected answers, counted in metrics
+/// (`cfsign_signing_rejected_total`, `cfsign_http_requests_total`). One
+/// ERROR line per refusal would flood the log, and cost CPU, exactly when
+/// the service is overloaded; they stay visible at DEBUG.
+fn log_failure(class: ServerErrorsFailureClass, latency: Duration, _: &tracing::Span) {
+    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+    match class {
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => {
+            tracing::debug!(classification = %class, latency_ms, "response failed");
+        }
+        class => tracing::error!(classification = %class, latency_ms, "response failed"),
+    }
 }
 
 /// Fresh request ids: random UUIDs (v4) from the thread's CSPRNG rather than
