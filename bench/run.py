@@ -12,6 +12,8 @@ prints a Markdown report: signs/s, ratios to OpenSSL, p50/p99 latencies,
 Each headline load run (saturation, half load, cache, overload) and `openssl
 speed` run `--repeat` times and report the median, with every run's rate kept
 beside it: on a shared virtual machine one run can be off by a third. The
+overload ratio is measured in pairs (the peak, then 3x that rate at once, on
+the same service) and the median pair reported. The
 peers (bench/peers.py: botocore, the JS SDK, the `cloudfront_sign` crate) are
 measured in the same invocation. Nothing here asserts: the numbers go to the
 README's Performance section.
@@ -237,11 +239,27 @@ def median_run(runs, key="ok_per_s"):
     chosen = dict(ordered[len(ordered) // 2])
     chosen["runs_ok_per_s"] = [r["ok_per_s"] for r in runs]
     chosen["runs_p99_ms"] = [r["p99_ms"] for r in runs]
+    if key not in ("ok_per_s", "p99_ms"):
+        chosen[f"runs_{key}"] = [r[key] for r in runs]
     return chosen
 
 
 def repeated(n, measure, key="ok_per_s"):
     return median_run([measure() for _ in range(max(1, n))], key)
+
+
+def overload_pair(svc, token, seconds):
+    """The peak (closed loop) on `svc`, then 3x that rate offered in open
+    loop on the same service right after: on a shared machine whose speed
+    drifts, the two halves of the ratio are measured minutes apart otherwise.
+    `accepted_vs_peak` is the ratio of the pair."""
+    peak = load(svc, token, seconds)
+    over = load(svc, token, seconds, rate=int(peak["ok_per_s"] * 3), concurrency=4096)
+    over["peak_ok_per_s"] = peak["ok_per_s"]
+    over["peak_service_cores"] = peak["service_cores"]
+    over["peak_loadgen_cores"] = peak["loadgen_cores"]
+    over["accepted_vs_peak"] = round(over["ok_per_s"] / max(peak["ok_per_s"], 1), 3)
+    return over
 
 
 def batch(svc, token):
@@ -360,17 +378,18 @@ def main():
         report["rs256_token_uncached"] = load(svc, rs, s)
         report["hs256_token_uncached"] = load(svc, hs256_token(svc.secret, "bench"), s)
         svc.stop()
-        # Overload: 3x the measured capacity, small queue so shedding shows.
+        # Overload: 3x capacity, small queue so shedding shows.
         svc = Service(tmp, queue_depth=64)
         hs = hs256_token(svc.secret, "bench")
         load(svc, hs, 2)
-        report["overload_3x"] = repeated(n, lambda: load(svc, hs, s, rate=int(cap * 3), concurrency=4096))
+        report["overload_3x"] = median_run([overload_pair(svc, hs, s) for _ in range(max(1, n))],
+                                           key="accepted_vs_peak")
         svc.stop()
     one, multi = report["openssl_rsa2048_sign_per_s_1core"], report["openssl_rsa2048_sign_per_s_all_cores"]
     report["ratios"] = {
         "http_saturation_vs_openssl_multi": round(cap / multi, 3),
         "cache_vs_openssl_1core": round(report["cache_same_resource_quantised"]["ok_per_s"] / one, 2),
-        "overload_accepted_vs_saturation": round(report["overload_3x"]["ok_per_s"] / cap, 3),
+        "overload_accepted_vs_saturation": report["overload_3x"]["accepted_vs_peak"],
     }
     canned = report["criterion_ops_per_s"].get("openssl/canned_url_sha1_rsa")
     if canned:

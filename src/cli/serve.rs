@@ -52,9 +52,33 @@ pub struct HealthcheckArgs {
 fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
+        .on_thread_start(batch_scheduling)
         .enable_all()
         .build()
         .map_err(|e| CliError::Service(format!("tokio runtime: {e}")))
+}
+
+/// Puts the calling runtime thread under `SCHED_BATCH` (Linux).
+///
+/// Why: the runtime threads wake thousands of times a second (a request
+/// read, a signature handed back, a response written). As normal threads,
+/// each wake-up preempted an RSA signer on a busy machine: a context switch
+/// and the signer's caches lost, thousands of times a second. A batch
+/// thread never preempts on waking; it runs on an idle core at once, or
+/// when the running signer's time slice ends (a few milliseconds), and then
+/// handles everything that arrived meanwhile. Measured on 2 vCPUs (4
+/// alternating pairs, README Performance): +18 % signed URLs/s at
+/// saturation, the same cache-hit rate, 503s under overload answered in
+/// ~8 ms at p99 instead of ~5 ms. Switching a thread to `SCHED_BATCH`
+/// needs no privilege; if it fails, the thread simply stays normal.
+fn batch_scheduling() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sched_setscheduler(0, ..) changes only the calling thread's
+    // policy; the parameter is a valid, initialised struct.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
+    }
 }
 
 /// Loads everything, then serves until SIGTERM/Ctrl-C; SIGHUP reloads.
@@ -112,4 +136,27 @@ pub fn healthcheck(args: HealthcheckArgs) -> Result<(), CliError> {
             Err(CliError::Unhealthy(format!("{url} answered {}", response.status())))
         }
     })
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_threads_run_under_sched_batch() {
+        let rt = runtime(2).unwrap();
+        let policies = rt.block_on(async {
+            let mut seen = Vec::new();
+            for _ in 0..4 {
+                // SAFETY: reads the calling thread's policy only.
+                let task = tokio::spawn(async { unsafe { libc::sched_getscheduler(0) } });
+                seen.push(task.await.unwrap());
+            }
+            seen
+        });
+        assert!(policies.iter().all(|&p| p == libc::SCHED_BATCH), "{policies:?}");
+        // The thread that built the runtime is left as it was.
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+    }
 }
