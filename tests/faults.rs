@@ -97,14 +97,7 @@ fn url_body(name: &str) -> Value {
 
 /// Value of the Prometheus sample `name{...labels...}` (0 when absent).
 async fn metric(server: &Server, name: &str, label: &str) -> f64 {
-    let text = client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics_text().await;
     text.lines()
         .filter(|l| (l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} "))) && l.contains(label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

@@ -353,7 +353,11 @@ async fn overload_refusals_are_counted_not_logged_as_errors() {
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !metrics(&server).await.contains("cfsign_signing_pool_in_flight 2\n") {
+    while !server
+        .metrics_text()
+        .await
+        .contains("cfsign_signing_pool_in_flight 2\n")
+    {
         assert!(Instant::now() < deadline, "the two batches never filled the pool");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -372,7 +376,7 @@ async fn overload_refusals_are_counted_not_logged_as_errors() {
         assert_eq!(answer["items"].as_array().map(Vec::len), Some(1000));
     }
 
-    let text = metrics(&server).await;
+    let text = server.metrics_text().await;
     for needle in [
         "cfsign_signing_rejected_total 5\n",
         "cfsign_http_requests_total{route=\"/v1/signed-urls\",status=\"503\"} 5\n",
@@ -382,11 +386,6 @@ async fn overload_refusals_are_counted_not_logged_as_errors() {
     let logs = stop(&mut server);
     let errors: Vec<&str> = logs.lines().filter(|l| l.contains(r#""level":"ERROR""#)).collect();
     assert!(errors.is_empty(), "refusals logged as errors:\n{}", errors.join("\n"));
-}
-
-async fn metrics(server: &Server) -> String {
-    let r = client().get(server.url("/metrics")).send().await.unwrap();
-    r.text().await.unwrap()
 }
 
 /// Starts a POST /v1/signed-urls whose body is only partly sent, and waits

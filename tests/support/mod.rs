@@ -330,6 +330,12 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The Prometheus exposition text from `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let response = client().get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// Sends `signal` (e.g. "TERM", "HUP") with the `kill` command.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
