@@ -86,7 +86,7 @@ fn auth(c: &mut Criterion) {
     })
     .unwrap();
     let mut keys = KeySet::hmac(HMAC_SECRET);
-    keys.merge(KeySet::from_jwks(&jwks, "bench JWKS").unwrap());
+    keys.merge(&KeySet::from_jwks(&jwks, "bench JWKS").unwrap());
 
     let config = auth_config();
     let uncached = Authenticator::new(&config, keys.clone()).with_token_cache(0);

@@ -8,8 +8,9 @@
 //! `cfsign_jwks_refresh_total{result}`, `cfsign_jwks_last_success_timestamp_seconds`,
 //! `cfsign_config_reloads_total{result}`, `cfsign_denials_total{reason}`,
 //! `cfsign_signature_cache_total{result}`, `cfsign_token_cache_total{result}`,
-//! `cfsign_signing_key_active{distribution,key_pair_id,algorithm}`, and
-//! the standard `process_*` metrics.
+//! `cfsign_signing_key_active{distribution,key_pair_id,algorithm}`,
+//! `cfsign_connections_open`, `cfsign_connections_closed_total{reason}`,
+//! `cfsign_accept_errors_total`, and the standard `process_*` metrics.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -141,4 +142,34 @@ pub fn pool(stats: crate::service::PoolStats) {
     metrics::gauge!("cfsign_signing_pool_in_flight").set(stats.in_flight as f64);
     metrics::counter!("cfsign_signing_rejected_total").absolute(stats.rejected);
     metrics::counter!("cfsign_signing_abandoned_total").absolute(stats.abandoned);
+}
+
+/// Counts an open connection (`cfsign_connections_open`) while alive.
+#[derive(Debug)]
+pub struct ConnectionOpen(());
+
+impl ConnectionOpen {
+    /// One more open connection, until dropped.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        metrics::gauge!("cfsign_connections_open").increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for ConnectionOpen {
+    fn drop(&mut self) {
+        metrics::gauge!("cfsign_connections_open").decrement(1.0);
+    }
+}
+
+/// Records a connection closed by a bound: `first_request_timeout` (nothing
+/// asked within `header_read_timeout`) or `idle` (`idle_timeout`).
+pub fn connection_closed(reason: &'static str) {
+    metrics::counter!("cfsign_connections_closed_total", "reason" => reason).increment(1);
+}
+
+/// Records a failed `accept` (out of file descriptors, ...).
+pub fn accept_error() {
+    metrics::counter!("cfsign_accept_errors_total").increment(1);
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::auth::{Authenticator, JwksFetcher, KeySet};
+use crate::auth::{Authenticator, JwksFetcher, JwksSettings, KeySet};
 use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState, HttpOptions};
 use crate::service::{SigningPool, Snapshot, SystemClock};
@@ -40,51 +40,63 @@ pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
     for warning in &snapshot.warnings {
         tracing::warn!("{warning}");
     }
-    let keys = KeySet::from_files(&config.auth).map_err(|errors| ConfigError {
-        problems: errors.iter().map(|e| format!("auth: {e}")).collect(),
-    })?;
-    let auth = Authenticator::new(&config.auth, keys.clone()).with_token_cache(config.signing.token_cache_entries);
+    let keys = file_keys(config)?;
+    let auth = Authenticator::new(&config.auth, keys).with_token_cache(config.signing.token_cache_entries);
     let pool = SigningPool::new(config.signing.workers, config.signing.queue_depth);
     let mut state = AppState::new(snapshot, auth, pool, Arc::new(SystemClock));
-    if let Some(url) = &config.auth.jwks_url {
-        let fetcher = Arc::new(JwksFetcher::new(
-            url.clone(),
-            keys,
-            state.auth.keys(),
-            config.auth.jwks_min_refetch,
-        ));
-        match fetcher.refresh().await {
-            Ok(n) => tracing::info!(keys = n, "JWKS loaded"),
-            Err(e) => tracing::error!(error = %e, "JWKS could not be loaded; not ready until it is"),
-        }
-        tokio::spawn(Arc::clone(&fetcher).run(config.auth.jwks_refresh));
-        state.jwks = Some(fetcher);
+    // Always there, idle without a URL: a reload may add one.
+    let fetcher = Arc::new(JwksFetcher::new(
+        JwksSettings::from_config(&config.auth),
+        state.auth.store(),
+    ));
+    match fetcher.refresh().await {
+        Ok(Some(n)) => tracing::info!(keys = n, "JWKS loaded"),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "JWKS could not be loaded; not ready until it is"),
     }
+    tokio::spawn(Arc::clone(&fetcher).run());
+    state.jwks = Some(fetcher);
     Ok(state)
 }
 
-/// Serves `state` on `listen` (or the configured address) until a signal.
+/// Serves `state` on `listen` (or the configured address), and `/metrics` on
+/// `server.metrics_listen` when set, until a signal.
 pub async fn run(state: AppState, options: HttpOptions, listen: Option<SocketAddr>) -> Result<(), RunError> {
     let addr = listen.unwrap_or(options.server.listen);
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| RunError::Io { addr, source })?;
+    let listener = bind(addr).await?;
+    let metrics = match options.server.metrics_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let local = listener.local_addr().map_err(|source| RunError::Io { addr, source })?;
     // Handlers first: whoever reads this line may send SIGTERM at once.
     let signal = shutdown_signal();
+    if let Some(metrics) = &metrics
+        && let Ok(local) = metrics.local_addr()
+    {
+        tracing::info!(%local, "metrics listening");
+    }
     tracing::info!(%local, "cfsign listening");
-    serve_until(listener, state, options, signal)
+    serve_until(listener, metrics, state, options, signal)
         .await
         .map_err(|source| RunError::Io { addr: local, source })
 }
 
+async fn bind(addr: SocketAddr) -> Result<TcpListener, RunError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Io { addr, source })
+}
+
 /// Serves on an already bound listener until SIGTERM/Ctrl-C, then drains.
+/// `/metrics` is on it only with `server.public_metrics`.
 pub async fn serve_until_signal(listener: TcpListener, state: AppState, options: HttpOptions) -> std::io::Result<()> {
-    serve_until(listener, state, options, shutdown_signal()).await
+    serve_until(listener, None, state, options, shutdown_signal()).await
 }
 
 async fn serve_until(
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     state: AppState,
     options: HttpOptions,
     signal: impl std::future::Future<Output = ()> + Send + 'static,
@@ -108,13 +120,23 @@ async fn serve_until(
         tracing::info!("no longer accepting connections; draining in-flight requests");
         let _ = stop_tx.send(true);
     });
-    let mut graceful_rx = stop_rx.clone();
     let limits = http::ConnectionLimits {
         header_read_timeout: options.server.header_read_timeout,
+        idle_timeout: options.server.idle_timeout,
+        max_connections: options.server.max_connections,
     };
-    let server = http::serve(listener, router, limits, async move {
-        let _ = graceful_rx.wait_for(|stop| *stop).await;
-    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    if let Some(metrics) = metrics {
+        let router = http::routes::meta::metrics_router(state.clone());
+        let limits = http::ConnectionLimits {
+            max_connections: 64,
+            ..limits
+        };
+        tokio::spawn(http::serve(metrics, router, limits, stopped(stop_rx.clone())));
+    }
+    let server = http::serve(listener, router, limits, stopped(stop_rx.clone()));
     let deadline = async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
         tokio::time::sleep(grace).await;
@@ -164,15 +186,16 @@ pub fn http_options(config: &Config) -> HttpOptions {
     }
 }
 
-/// Re-reads `path` and swaps in the new distributions, keys, grants and
-/// file-based JWT keys at once. On any problem the running set is kept.
-/// Listener, limits and token rules (issuers, audiences, algorithms) need a restart.
+/// Re-reads `path` and swaps in the new distributions, keys, grants, token
+/// rules (issuers, audiences, algorithms, leeway, group claim) and every JWT
+/// key source at once: file-based keys are replaced whole, whatever else is
+/// configured, and a changed `jwks_url` drops the old URL's keys. On any
+/// problem the running set is kept. The listener, limits, pool and CORS
+/// need a restart.
 pub fn reload(state: &AppState, path: &std::path::Path) -> Result<(), ConfigError> {
     let config = crate::config::load(path)?;
     let snapshot = Snapshot::load(&config)?;
-    let keys = KeySet::from_files(&config.auth).map_err(|errors| ConfigError {
-        problems: errors.iter().map(|e| format!("auth: {e}")).collect(),
-    })?;
+    let keys = file_keys(&config)?;
     for warning in &snapshot.warnings {
         tracing::warn!("{warning}");
     }
@@ -182,11 +205,20 @@ pub fn reload(state: &AppState, path: &std::path::Path) -> Result<(), ConfigErro
         .map(|d| format!("{}={}", d.name, d.active.id))
         .collect();
     state.snapshot.store(Arc::new(snapshot));
-    if state.jwks.is_none() {
-        state.auth.keys().store(Arc::new(keys));
+    state.auth.reload(&config.auth, keys);
+    if let Some(jwks) = &state.jwks {
+        jwks.reconfigure(JwksSettings::from_config(&config.auth));
     }
     tracing::info!(active_keys = ?active, "configuration reloaded");
     Ok(())
+}
+
+/// The JWT keys from files (HMAC secrets, PEM keys, JWKS file), every
+/// problem at once.
+fn file_keys(config: &Config) -> Result<KeySet, ConfigError> {
+    KeySet::from_files(&config.auth).map_err(|errors| ConfigError {
+        problems: errors.iter().map(|e| format!("auth: {e}")).collect(),
+    })
 }
 
 /// Reloads on every SIGHUP (Unix); failures are logged and counted.

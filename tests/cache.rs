@@ -155,7 +155,6 @@ fn cached_tokens_die_with_the_key_set_that_verified_them() {
     assert!(auth.authenticate(&token, now).is_ok());
     assert!(auth.authenticate(&token, now).is_ok(), "served from the cache");
     // Rotate the secret: the cached verification must not survive it.
-    auth.keys()
-        .store(std::sync::Arc::new(KeySet::hmac(b"second-secret-0123456789abcdef")));
+    auth.reload(&config.auth, KeySet::hmac(b"second-secret-0123456789abcdef"));
     assert!(auth.authenticate(&token, now).is_err());
 }

@@ -146,7 +146,7 @@ async fn binary_issues_urls_and_cookies_that_cloudfront_would_accept() {
     assert!(outside.failure.is_some());
 
     // The traffic shows in the metrics.
-    let metrics = http.get(server.url("/metrics")).send().await.unwrap();
+    let metrics = http.get(server.metrics_url()).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.unwrap();
     let has = |name: &str, labels: &[&str]| {

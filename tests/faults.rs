@@ -249,6 +249,7 @@ fn start_with_jwks(url: &str) -> Server {
         r#"
 [server]
 listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
 request_timeout = "15s"
 shutdown_grace = "5s"
 

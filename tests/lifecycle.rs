@@ -109,7 +109,7 @@ async fn one_audit_event_per_issuance_and_per_denial() {
         .unwrap();
     assert_eq!(r.status(), 401);
     let metrics = http
-        .get(server.url("/metrics"))
+        .get(server.metrics_url())
         .send()
         .await
         .unwrap()
@@ -638,7 +638,7 @@ async fn sighup_with_a_broken_key_keeps_the_old_key_and_logs_why() {
     let ready = http.get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     let metrics = http
-        .get(server.url("/metrics"))
+        .get(server.metrics_url())
         .send()
         .await
         .unwrap()

@@ -1,22 +1,27 @@
 //! Caller authentication (JWT bearer tokens) and authorisation (grants).
 //!
 //! Tokens are checked against an explicit algorithm allowlist, required
-//! `exp`/`iss`/`aud`, a small leeway, and keys from files or a JWKS URL.
+//! `exp`/`iss`/`aud`, a small leeway, and keys from files or a JWKS URL
+//! (merged in one [`KeyStore`], each source replaced whole on reload or
+//! refresh).
 //! Grants decide what an authenticated caller may sign; nothing is allowed
 //! unless a grant says so.
 
 mod caller;
 mod grants;
+mod jose;
 mod jwks;
 mod keyset;
 #[cfg(feature = "openssl-backend")]
 mod openssl_jwt;
+mod store;
 mod validator;
 
 pub use caller::Caller;
 pub use grants::{Ask, Denial, Grant, GrantSet};
-pub use jwks::JwksFetcher;
-pub use keyset::{KeySet, KeySetError};
+pub use jwks::{JwksFetcher, JwksSettings};
+pub use keyset::{KeySet, KeySetError, min_hmac_secret_bytes};
+pub use store::{KeyStore, Trust};
 pub use validator::{AuthError, Authenticator};
 
 use jsonwebtoken::Algorithm;

@@ -1,17 +1,17 @@
-//! Token verification: header → algorithm allowlist → key selection by
-//! family and `kid` → signature and claims.
+//! Token verification: shape, duplicate names and `crit` ([`super::jose`])
+//! → algorithm allowlist → candidate keys by algorithm and `kid` →
+//! signature and claims.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation, decode, decode_header};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use super::caller::{Caller, Claims};
 use super::keyset::KeySet;
+use super::store::{KeyStore, Rules, Trust};
 use crate::config::AuthConfig;
 
 /// Longest token accepted; bigger ones are refused before any parsing.
@@ -29,6 +29,16 @@ pub enum AuthError {
     /// Not a well-formed JWT.
     #[error("malformed token")]
     Malformed,
+    /// More than one `Authorization` header: which one names the caller
+    /// would depend on who reads them (a proxy may append its own).
+    #[error("more than one Authorization header")]
+    AmbiguousCredentials,
+    /// A member name appears twice in the header or the claims.
+    #[error("token has a duplicate member name")]
+    DuplicateMember,
+    /// The header has `crit`: extensions this verifier does not understand.
+    #[error("token uses critical header extensions")]
+    CriticalExtension,
     /// `alg` not in the allowlist (including `none`).
     #[error("token algorithm not allowed")]
     AlgorithmNotAllowed,
@@ -62,6 +72,9 @@ impl AuthError {
             AuthError::Missing => "missing",
             AuthError::TooLarge => "too_large",
             AuthError::Malformed => "malformed",
+            AuthError::AmbiguousCredentials => "ambiguous_credentials",
+            AuthError::DuplicateMember => "duplicate_member",
+            AuthError::CriticalExtension => "critical_extension",
             AuthError::AlgorithmNotAllowed => "algorithm_not_allowed",
             AuthError::UnknownKey => "unknown_key",
             AuthError::BadSignature => "bad_signature",
@@ -72,80 +85,89 @@ impl AuthError {
             AuthError::BadClaims => "bad_claims",
         }
     }
+
+    /// What an unauthenticated caller is told. Whether a `kid` exists, an
+    /// algorithm is allowed or a signature failed is a probing aid, so
+    /// those share one text (RFC 6750 §3 leaves the description to us);
+    /// the precise [`reason`](Self::reason) goes to logs, metrics and audit.
+    pub fn public_description(&self) -> String {
+        match self {
+            AuthError::AlgorithmNotAllowed
+            | AuthError::UnknownKey
+            | AuthError::BadSignature
+            | AuthError::DuplicateMember
+            | AuthError::CriticalExtension => "the token could not be verified".to_owned(),
+            other => other.to_string(),
+        }
+    }
 }
 
-/// Verifies bearer tokens. Cheap to share; keys can be swapped at run time
-/// (JWKS refresh) without locking readers.
+/// Verifies bearer tokens. Cheap to share; rules and keys can be swapped at
+/// run time (reload, JWKS refresh) without locking readers.
 pub struct Authenticator {
-    allowed: HashSet<Algorithm>,
-    issuers: Vec<String>,
-    audiences: Vec<String>,
-    leeway: u64,
-    group_claim: String,
-    keys: Arc<ArcSwap<KeySet>>,
+    store: Arc<KeyStore>,
     verified: Option<Cache<[u8; 32], Arc<Verified>>>,
 }
 
-/// A token verified before: its caller, until `exp`, under one key set.
+/// A token verified before: its caller, until `exp`, under one trust.
 struct Verified {
     caller: Caller,
-    /// The key set that verified it; a key change invalidates. Holding the
-    /// `Arc` (not its address) rules out a new set reusing the old address.
-    keys: Arc<KeySet>,
+    /// The rules and keys that verified it; any change invalidates.
+    /// Holding the `Arc` (not its address) rules out a new value reusing
+    /// the old address.
+    trust: Arc<Trust>,
 }
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let trust = self.store.current();
         f.debug_struct("Authenticator")
-            .field("allowed", &self.allowed)
-            .field("issuers", &self.issuers)
+            .field("allowed", &trust.rules.allowed)
+            .field("issuers", &trust.rules.issuers)
             .finish_non_exhaustive()
     }
 }
 
 impl Authenticator {
-    /// Builds the verifier from validated configuration and a key set.
+    /// Builds the verifier from validated configuration and its file-based keys.
     pub fn new(auth: &AuthConfig, keys: KeySet) -> Self {
         super::use_openssl_for_tokens();
-        let allowed = auth
-            .algorithms
-            .iter()
-            .filter_map(|a| super::parse_algorithm(a).ok())
-            .collect();
         Self {
-            allowed,
-            issuers: auth.issuers.clone(),
-            audiences: auth.audiences.clone(),
-            leeway: auth.leeway_seconds,
-            group_claim: auth.group_claim.clone(),
-            keys: Arc::new(ArcSwap::from_pointee(keys)),
+            store: Arc::new(KeyStore::new(Rules::from_config(auth), keys)),
             verified: None,
         }
     }
 
     /// Keeps up to `entries` verified tokens (by SHA-256 of the token) until
     /// their `exp`, so a caller reusing its token skips signature checks.
-    /// Entries die with a key change (rotation, JWKS refresh). 0 disables.
+    /// Entries die with any change of rules or keys (reload, rotation,
+    /// JWKS refresh). 0 disables.
     pub fn with_token_cache(mut self, entries: usize) -> Self {
         self.verified = (entries > 0).then(|| Cache::new(entries));
         self
     }
 
-    /// The swappable key set (for the JWKS refresher).
-    pub fn keys(&self) -> Arc<ArcSwap<KeySet>> {
-        Arc::clone(&self.keys)
+    /// Where the rules and keys live (the JWKS refresher writes its keys there).
+    pub fn store(&self) -> Arc<KeyStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// Replaces the token rules and every file-based key at once (reload).
+    /// Keys fetched from a JWKS URL stay until the next fetch replaces them.
+    pub fn reload(&self, auth: &AuthConfig, keys: KeySet) {
+        self.store.set_local(Rules::from_config(auth), keys);
     }
 
     /// Whether any verification key is loaded (readiness).
     pub fn has_keys(&self) -> bool {
-        !self.keys.load().is_empty()
+        !self.store.current().keys.is_empty()
     }
 
     /// The `kid` of a token if it names one that is not loaded (so the JWKS
     /// refresher can be asked to look again).
     pub fn unknown_kid(&self, token: &str) -> Option<String> {
         let kid = decode_header(token).ok()?.kid?;
-        (!self.keys.load().by_kid.contains_key(&kid)).then_some(kid)
+        (!self.store.current().keys.has_kid(&kid)).then_some(kid)
     }
 
     /// Verifies `token` at `now` (epoch seconds) and returns the caller.
@@ -153,90 +175,107 @@ impl Authenticator {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLarge);
         }
-        let keys = self.keys.load_full();
+        let trust = self.store.current();
         let digest: Option<[u8; 32]> = self.verified.as_ref().map(|_| Sha256::digest(token.as_bytes()).into());
         if let (Some(cache), Some(digest)) = (&self.verified, &digest)
             && let Some(hit) = cache.get(digest)
-            && Arc::ptr_eq(&hit.keys, &keys)
+            && Arc::ptr_eq(&hit.trust, &trust)
             && hit.caller.expires_at > now
         {
             metrics::counter!("cfsign_token_cache_total", "result" => "hit").increment(1);
             return Ok(hit.caller.clone());
         }
-        let caller = self.verify(token, now, &keys)?;
+        let caller = verify(token, now, &trust)?;
         if let (Some(cache), Some(digest)) = (&self.verified, digest) {
             metrics::counter!("cfsign_token_cache_total", "result" => "miss").increment(1);
             cache.insert(
                 digest,
                 Arc::new(Verified {
                     caller: caller.clone(),
-                    keys,
+                    trust,
                 }),
             );
         }
         Ok(caller)
     }
-
-    fn verify(&self, token: &str, now: i64, keys: &KeySet) -> Result<Caller, AuthError> {
-        let header = decode_header(token).map_err(|_| AuthError::Malformed)?;
-        if !self.allowed.contains(&header.alg) {
-            return Err(AuthError::AlgorithmNotAllowed);
-        }
-        let candidates = candidates(keys, header.alg, header.kid.as_deref());
-        if candidates.is_empty() {
-            return Err(AuthError::UnknownKey);
-        }
-        let validation = self.validation(header.alg);
-        let mut last = AuthError::UnknownKey;
-        for key in candidates {
-            match decode::<Claims>(token, key, &validation) {
-                Ok(data) => return self.finish(data.claims, now),
-                Err(e) if *e.kind() == ErrorKind::InvalidSignature => last = AuthError::BadSignature,
-                Err(e) => return Err(map_error(e.kind())),
-            }
-        }
-        Err(last)
-    }
-
-    fn validation(&self, alg: Algorithm) -> Validation {
-        let mut v = Validation::new(alg);
-        v.algorithms = vec![alg];
-        v.leeway = self.leeway;
-        v.validate_exp = true;
-        v.validate_nbf = true;
-        v.set_issuer(&self.issuers);
-        v.set_audience(&self.audiences);
-        v.set_required_spec_claims(&["exp", "iss", "aud"]);
-        v
-    }
-
-    /// Checks jsonwebtoken leaves to us: `iat` must not be in the future.
-    fn finish(&self, claims: Claims, now: i64) -> Result<Caller, AuthError> {
-        let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
-        if claims.iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
-            return Err(AuthError::NotYetValid);
-        }
-        Ok(claims.into_caller(&self.group_claim))
-    }
 }
 
-/// Keys that may have signed a token with `alg` (and `kid`): only keys of
-/// the algorithm's own family, so an HS256 token can never be checked with
-/// an RSA public key used as an HMAC secret (algorithm confusion).
-fn candidates<'k>(keys: &'k KeySet, alg: Algorithm, kid: Option<&str>) -> Vec<&'k DecodingKey> {
-    let family = alg.family();
-    if family == AlgorithmFamily::Hmac {
-        return keys.hmac.iter().collect();
+fn verify(token: &str, now: i64, trust: &Trust) -> Result<Caller, AuthError> {
+    super::jose::check_compact(token)?;
+    let rules = &trust.rules;
+    let header = decode_header(token).map_err(|_| AuthError::Malformed)?;
+    if !rules.allowed.contains(&header.alg) {
+        return Err(AuthError::AlgorithmNotAllowed);
     }
-    match kid {
-        Some(kid) => keys
-            .by_kid
-            .get(kid)
-            .filter(|k| k.family() == family)
-            .into_iter()
-            .collect(),
-        None => keys.by_kid.values().filter(|k| k.family() == family).collect(),
+    let validation = validation(rules, header.alg);
+    let mut last = AuthError::UnknownKey;
+    for key in candidates(&trust.keys, header.alg, header.kid.as_deref()) {
+        match decode::<Claims>(token, key, &validation) {
+            Ok(data) => return finish(rules, data.claims, now),
+            Err(e) if *e.kind() == ErrorKind::InvalidSignature => last = AuthError::BadSignature,
+            // The signature held; the claims did not.
+            Err(e) if after_signature(e.kind()) => return Err(map_error(e.kind())),
+            // This key cannot check this token (another curve, a key
+            // format the algorithm cannot use): try the next one.
+            Err(_) => {}
+        }
     }
+    Err(last)
+}
+
+fn validation(rules: &Rules, alg: Algorithm) -> Validation {
+    let mut v = Validation::new(alg);
+    v.algorithms = vec![alg];
+    v.leeway = rules.leeway;
+    v.validate_exp = true;
+    v.validate_nbf = true;
+    v.set_issuer(&rules.issuers);
+    v.set_audience(&rules.audiences);
+    v.set_required_spec_claims(&["exp", "iss", "aud"]);
+    v
+}
+
+/// Checks jsonwebtoken leaves to us: `iat` must not be in the future.
+fn finish(rules: &Rules, claims: Claims, now: i64) -> Result<Caller, AuthError> {
+    let leeway = i64::try_from(rules.leeway).unwrap_or(i64::MAX);
+    if claims.iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
+        return Err(AuthError::NotYetValid);
+    }
+    Ok(claims.into_caller(&rules.group_claim))
+}
+
+/// Keys that may have signed a token with `alg` (and `kid`), in the key
+/// set's fixed order: only keys that may verify `alg` (its family, and its
+/// `alg` when the key names one), so an HS256 token can never be checked
+/// with an RSA public key used as an HMAC secret (algorithm confusion).
+/// HMAC secrets are tried whatever the `kid`; keys with a `kid` only for a
+/// token naming it, or for a token naming none.
+fn candidates<'k>(keys: &'k KeySet, alg: Algorithm, kid: Option<&'k str>) -> impl Iterator<Item = &'k DecodingKey> {
+    keys.keys
+        .iter()
+        .filter(move |k| k.verifies(alg))
+        .filter(move |k| match (&k.kid, kid) {
+            (None, _) => true,
+            (Some(_), None) => true,
+            (Some(have), Some(want)) => have == want,
+        })
+        .map(|k| &k.key)
+}
+
+/// Errors jsonwebtoken reports only once the signature has verified.
+fn after_signature(kind: &ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::ExpiredSignature
+            | ErrorKind::ImmatureSignature
+            | ErrorKind::InvalidIssuer
+            | ErrorKind::InvalidAudience
+            | ErrorKind::InvalidSubject
+            | ErrorKind::MissingRequiredClaim(_)
+            | ErrorKind::InvalidClaimFormat(_)
+            | ErrorKind::Json(_)
+            | ErrorKind::Utf8(_)
+    )
 }
 
 fn map_error(kind: &ErrorKind) -> AuthError {

@@ -42,14 +42,25 @@ pub struct ServerConfig {
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     /// Longest time to receive a request's head (request line and headers);
-    /// a client trickling them is disconnected (slowloris).
+    /// a client trickling them is disconnected (slowloris). A new connection
+    /// must have sent its first complete request head (HTTP/2: preface,
+    /// SETTINGS and first request) within this time too, or it is dropped.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// Longest time a keep-alive connection (HTTP/1.1 or HTTP/2) may stay
+    /// open with no request in flight; then it is closed (HTTP/2: GOAWAY).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Most connections open at once; more wait in the kernel's backlog.
+    /// Lowered at start to fit the open-files limit (`RLIMIT_NOFILE`,
+    /// whose soft limit is first raised to the hard one), less 64.
+    pub max_connections: usize,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
     /// Largest accepted body on `/v1/signed-urls/batch` (1,000 items).
     pub batch_body_limit_bytes: usize,
-    /// Most requests handled at once; more wait in the listener's backlog.
+    /// Most requests handled at once; more are answered 503 `overloaded`
+    /// with `Retry-After` at once.
     pub max_concurrent_requests: usize,
     /// Threads running HTTP, authentication and signature-cache hits (the
     /// async runtime); RSA work runs on `signing.workers` instead.
@@ -63,8 +74,12 @@ pub struct ServerConfig {
     /// Time given to in-flight requests after SIGTERM/Ctrl-C (and the drain delay).
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
-    /// Serve `/metrics` on this address instead of the main listener.
+    /// Serve `/metrics` on this address (a port only the scraper reaches).
     pub metrics_listen: Option<SocketAddr>,
+    /// Also serve `/metrics` on the main listener. Off by default: the
+    /// exposition is unauthenticated and names every distribution and key
+    /// pair id, inactive rotation keys included.
+    pub public_metrics: bool,
     /// Proxies (IPv4 CIDRs) whose `X-Forwarded-For` is believed when a caller
     /// asks to bind a URL to its own address (`"ip_address": "client"`).
     pub trusted_proxies: Vec<String>,
@@ -76,6 +91,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
             body_limit_bytes: 64 * 1024,
             batch_body_limit_bytes: 1024 * 1024,
             max_concurrent_requests: 1024,
@@ -83,6 +100,7 @@ impl Default for ServerConfig {
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
             metrics_listen: None,
+            public_metrics: false,
             trusted_proxies: Vec::new(),
         }
     }
@@ -187,6 +205,9 @@ pub struct PublicKeyConfig {
     pub kid: String,
     /// Path to the PEM (`PUBLIC KEY`) file: RSA, EC P-256/P-384 or Ed25519.
     pub path: PathBuf,
+    /// The one algorithm this key verifies (e.g. `"RS256"`); without it,
+    /// any allowed algorithm of the key's type.
+    pub algorithm: Option<String>,
 }
 
 /// CORS for browser callers.

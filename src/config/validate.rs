@@ -42,9 +42,34 @@ fn check_auth(config: &Config, problems: &mut Vec<String>) {
         problems.push("auth: no JWT key source (hmac_secret_files, public_keys, jwks_file or jwks_url)".into());
     }
     if let Some(url) = &auth.jwks_url
-        && !(url.starts_with("https://") || url.starts_with("http://"))
+        && let Err(why) = check_jwks_url(url)
     {
-        problems.push(format!("auth.jwks_url: must be an http(s) URL, got {url:?}"));
+        problems.push(format!("auth.jwks_url: {why}"));
+    }
+    for pk in &auth.public_keys {
+        if let Some(Err(e)) = pk.algorithm.as_deref().map(parse_algorithm) {
+            problems.push(format!("auth.public_keys[{}].algorithm: {e}", pk.kid));
+        }
+    }
+}
+
+/// A JWKS decides who may sign anything, so it must come over HTTPS; plain
+/// HTTP only from this machine (a provider on loopback, tests).
+fn check_jwks_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL ({e}): {url:?}"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "must be an https:// URL (plain http:// is accepted for loopback addresses only): {url:?}"
+        )),
+        _ => Err(format!("must be an https:// URL, got {url:?}")),
     }
 }
 
@@ -74,6 +99,8 @@ fn check_distributions(config: &Config, problems: &mut Vec<String>) {
             problems.push(format!(
                 "{at}.path_prefix: must look like /uploads (leading /, no trailing /, no wildcards)"
             ));
+        } else if let Some(Err(e)) = d.path_prefix.as_deref().map(|p| crate::service::check_path(p, false)) {
+            problems.push(format!("{at}.path_prefix: {e}"));
         }
         check_keys(&at, d, problems);
         if d.cookies.same_site == super::SameSite::None && !d.cookies.secure {
@@ -122,8 +149,10 @@ fn check_grants(config: &Config, problems: &mut Vec<String>) {
                 "{at}.allow: list at least one path pattern, e.g. \"/uploads/*\""
             ));
         }
-        for p in g.allow.iter().filter(|p| !p.starts_with('/')) {
-            problems.push(format!("{at}.allow: pattern {p:?} must start with '/'"));
+        for p in &g.allow {
+            if let Err(e) = crate::service::check_grant_pattern(p) {
+                problems.push(format!("{at}.allow: pattern {p:?}: {e}"));
+            }
         }
         if g.max_ttl.is_zero() {
             problems.push(format!("{at}.max_ttl: must be positive"));
@@ -145,6 +174,12 @@ fn check_server(config: &Config, problems: &mut Vec<String>) {
     }
     if config.server.body_limit_bytes == 0 {
         problems.push("server.body_limit_bytes: must be positive".into());
+    }
+    if config.server.max_connections == 0 {
+        problems.push("server.max_connections: must be positive".into());
+    }
+    if config.server.header_read_timeout.is_zero() || config.server.idle_timeout.is_zero() {
+        problems.push("server.header_read_timeout and server.idle_timeout: must be positive".into());
     }
     if config.signing.queue_depth == 0 {
         problems.push("signing.queue_depth: must be positive".into());

@@ -120,10 +120,15 @@ impl ApiError {
         }
     }
 
-    /// The problem document for this error.
+    /// The problem document for this error (a refused token's detail is
+    /// its public description: see [`AuthError::public_description`]).
     pub fn problem(&self) -> Problem {
         let (status, code) = self.status_and_code();
-        Problem::new(status, code, self.to_string())
+        let detail = match self {
+            ApiError::Unauthorized(e) => e.public_description(),
+            other => other.to_string(),
+        };
+        Problem::new(status, code, detail)
     }
 }
 
@@ -147,7 +152,10 @@ impl IntoResponse for ApiError {
         let problem = self.problem();
         problem.into_response_with(|r| match &self {
             ApiError::Unauthorized(e) => {
-                let value = format!("Bearer error=\"invalid_token\", error_description=\"{e}\"");
+                let value = format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                    e.public_description()
+                );
                 if let Ok(v) = HeaderValue::from_str(&value) {
                     r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }

@@ -42,9 +42,15 @@ fn map_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
-/// Parses `Authorization: Bearer <token>`; the token is never logged.
+/// Parses `Authorization: Bearer <token>`; the token is never logged. More
+/// than one `Authorization` header is refused: behind a proxy that appends
+/// its own, the caller would otherwise pick which identity counts.
 fn bearer(parts: &Parts) -> Result<&str, AuthError> {
-    let value = parts.headers.get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
+    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthError::Missing)?;
+    if values.next().is_some() {
+        return Err(AuthError::AmbiguousCredentials);
+    }
     let value = value.to_str().map_err(|_| AuthError::Malformed)?;
     let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {

@@ -60,7 +60,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .merge(routes::cookies::router())
         .merge(routes::verify::router())
         .merge(routes::grants::router())
-        .merge(routes::meta::router(options.server.metrics_listen.is_none()))
+        .merge(routes::meta::router(options.server.public_metrics))
         .route_layer(middleware::from_fn(crate::metrics::note_route))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -16,7 +16,8 @@ pub struct AppState {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     /// Token verification.
     pub auth: Arc<Authenticator>,
-    /// The JWKS refresher, when a JWKS URL is configured.
+    /// The JWKS refresher (idle while no URL is configured, so a reload
+    /// can add one); `None` where nothing reloads (dev mode, tests).
     pub jwks: Option<Arc<JwksFetcher>>,
     /// Where signing runs.
     pub pool: Arc<SigningPool>,

@@ -16,6 +16,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use distribution::{ActiveKey, Distribution};
 pub use error::IssueError;
 pub use issue::{CookieAnswer, Grantee, Issuer, Plan, UrlAnswer};
+pub use paths::{check_grant_pattern, check_path};
 pub use pool::{PoolStats, SigningPool};
 pub use requests::{CookieRequest, IpRequest, UrlRequest};
 pub use sigcache::SignatureCache;

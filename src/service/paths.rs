@@ -39,18 +39,38 @@ pub fn check_path(path: &str, allow_star: bool) -> Result<(), IssueError> {
         return Err(bad(format!("invalid path: {what}")));
     }
     check_escapes(path)?;
-    for segment in path[1..].split('/') {
-        // `..;x` is `..` with a path parameter: origins such as Tomcat or
-        // Spring resolve it as a dot segment.
-        let name = segment.split(';').next().unwrap_or(segment);
-        if name == "." || name == ".." {
+    let segments: Vec<&str> = path[1..].split('/').collect();
+    let last = segments.len() - 1;
+    for (i, segment) in segments.into_iter().enumerate() {
+        if is_dot_segment(segment) {
             return Err(bad("path must not contain '.' or '..' segments"));
         }
-        if segment.is_empty() && !path.ends_with('/') {
+        // Only the last segment may be empty: `/videos/` names a folder;
+        // `/a//b`, `/a//b/` and `/a/x//` are refused alike.
+        if segment.is_empty() && i != last {
             return Err(bad("path must not contain empty segments ('//')"));
         }
     }
     Ok(())
+}
+
+/// Checks a grant's `allow` pattern with the rule for request paths, `*`
+/// and `?` (one character) allowed. Config validation uses it, so a
+/// pattern no request could ever match is refused at start.
+pub fn check_grant_pattern(pattern: &str) -> Result<(), IssueError> {
+    check_path(&pattern.replace('?', "_"), true)
+}
+
+/// Whether a segment is a dot segment to some origin: `.` or `..`, also
+/// with a path parameter (`..;x`, `..%3Bx`: Tomcat and Spring cut at `;`,
+/// and an origin that decodes `%3B` first sees `..;x`), and also with
+/// trailing dots or spaces (`...`, `..%20`: Windows servers trim them).
+fn is_dot_segment(segment: &str) -> bool {
+    let lower = segment.to_ascii_lowercase();
+    let name = lower.split([';']).next().unwrap_or_default();
+    let name = name.split("%3b").next().unwrap_or_default();
+    let name = name.replace("%20", " ");
+    !name.is_empty() && name.chars().all(|c| c == '.' || c == ' ') && name.starts_with('.')
 }
 
 fn check_escapes(path: &str) -> Result<(), IssueError> {
@@ -119,6 +139,12 @@ mod tests {
             "/videos/",
             "/caf%C3%A9.jpg",
             "/a(b)c/it's",
+            "/",
+            "/a/b/",
+            "/a/.hidden",
+            "/a/..x",
+            "/a/x%3B..",
+            "/a/%3B",
         ] {
             assert!(check_path(p, false).is_ok(), "{p}");
         }
@@ -145,12 +171,33 @@ mod tests {
             "/a#x",
             "/a*",
             "/a//b",
+            "/a//b/",
+            "/uploads/a//b/",
+            "/uploads/a/x//",
+            "//",
+            "/a/..%3Bx/b",
+            "/a/..%3b/b",
+            "/a/..;/b",
+            "/a/.;x/b",
+            "/a/.../b",
+            "/a/..%20/b",
+            "/a/. /b",
             "/a%zz",
             "/a%",
             "/caf\u{e9}",
             "/\u{ff0e}\u{ff0e}/x",
         ] {
             assert!(check_path(p, false).is_err(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn grant_patterns_follow_the_path_rule() {
+        for ok in ["/uploads/*", "/a/report-??.pdf", "/*", "/videos/*/index.m3u8"] {
+            assert!(check_grant_pattern(ok).is_ok(), "{ok}");
+        }
+        for bad in ["/uploads//*", "/a/../*", "uploads/*", "/a/x//", "/a/..;/*", "/a b/*"] {
+            assert!(check_grant_pattern(bad).is_err(), "{bad}");
         }
     }
 

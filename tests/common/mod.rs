@@ -49,6 +49,7 @@ pub fn config_text(dir: &Path, extra: &str) -> String {
         r#"
 [server]
 trusted_proxies = ["10.0.0.0/8"]
+public_metrics = true
 
 [auth]
 issuers = ["{ISSUER}"]

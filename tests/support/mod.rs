@@ -56,6 +56,7 @@ pub fn config_text(dir: &Path, grace: &str, body: &str) -> String {
         r#"
 [server]
 listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
 request_timeout = "15s"
 shutdown_grace = "{grace}"
 
@@ -159,6 +160,8 @@ pub struct Server {
     status: Option<ExitStatus>,
     pub addr: SocketAddr,
     pub base: String,
+    /// `http://addr` of the metrics listener, when the config has one.
+    pub metrics_base: Option<String>,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     logs: Arc<Logs>,
@@ -291,6 +294,7 @@ impl Server {
             status: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             base: String::new(),
+            metrics_base: None,
             dir,
             config,
             logs,
@@ -319,6 +323,10 @@ impl Server {
         let local = listening["local"].as_str().expect("`local` in the listening line");
         server.addr = local.parse().expect("a socket address");
         server.base = format!("http://{}", server.addr);
+        // Logged before "cfsign listening", when `metrics_listen` is set.
+        server.metrics_base = server
+            .find_stdout(|v| v["message"] == "metrics listening")
+            .and_then(|v| v["local"].as_str().map(|a| format!("http://{a}")));
         server
     }
 
@@ -330,9 +338,19 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// `/metrics` on the separate metrics listener (`metrics_listen`).
+    pub fn metrics_url(&self) -> String {
+        let base = self
+            .metrics_base
+            .as_deref()
+            .expect("this server's configuration sets no metrics_listen");
+        format!("{base}/metrics")
+    }
+
     /// The Prometheus exposition text from `/metrics`.
     pub async fn metrics_text(&self) -> String {
-        let response = client().get(self.url("/metrics")).send().await.unwrap();
+        let response = client().get(self.metrics_url()).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {}", self.metrics_url());
         response.text().await.unwrap()
     }
 

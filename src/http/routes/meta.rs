@@ -14,26 +14,30 @@ use crate::http::state::AppState;
 /// The OpenAPI document, compiled in so the binary serves its own contract.
 pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
 
-/// Routes of this module (`/metrics` too unless it has its own listener).
+/// Routes of this module; `/metrics` only when `with_metrics`
+/// (`server.public_metrics`): it is otherwise served on `server.metrics_listen` alone.
 pub fn router(with_metrics: bool) -> Router<AppState> {
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.yaml", get(openapi));
     if with_metrics {
-        router.merge(metrics_router())
+        router.route("/metrics", get(metrics))
     } else {
         router
     }
 }
 
-/// `/metrics` alone, for a separate listener.
-pub fn metrics_router() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+/// `/metrics` alone, for the separate `server.metrics_listen` listener.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state)
 }
 
 /// Prometheus text exposition. Unauthenticated: expose it only to the
-/// scraper (separate `metrics_listen`, network policy).
+/// scraper (`metrics_listen` on a port the network keeps private).
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     crate::metrics::pool(state.pool.stats());
     crate::metrics::collect_process();
