@@ -26,6 +26,10 @@ pub const DEV_AUDIENCE: &str = "cfsign";
 pub const DEV_TOKEN_TTL: i64 = 86_400;
 
 const DEV_CONFIG: &str = r#"
+[server]
+# Dev mode listens on loopback: metrics on the one listener are fine here.
+public_metrics = true
+
 [auth]
 issuers = ["cfsign-dev"]
 audiences = ["cfsign"]

@@ -186,8 +186,10 @@ pub fn encode_object_key(key: &str) -> Result<String, InputError> {
     }
     let mut path = String::with_capacity(key.len() + 8);
     for segment in key.split('/') {
-        if segment == "." || segment == ".." {
-            return Err(InputError::ObjectKey("'.' and '..' segments are not allowed"));
+        if is_dot_segment(segment) {
+            return Err(InputError::ObjectKey(
+                "'.' and '..' segments are not allowed (also with ';' after them)",
+            ));
         }
         if segment.is_empty() {
             return Err(InputError::ObjectKey("empty path segments ('//') are not allowed"));
@@ -196,6 +198,17 @@ pub fn encode_object_key(key: &str) -> Result<String, InputError> {
         path.extend(utf8_percent_encode(segment, SEGMENT));
     }
     Ok(path)
+}
+
+/// Whether a path segment is a dot segment to some origin: `.` or `..`,
+/// also followed by a path parameter (`..;x`: Tomcat and Spring cut at
+/// `;`) or its escape (`..%3Bx`: an origin that decodes `%3B` first sees
+/// `..;x`). The one rule for request paths, patterns and object keys.
+pub fn is_dot_segment(segment: &str) -> bool {
+    let name = segment.split(';').next().unwrap_or_default();
+    // ASCII lower-casing keeps byte offsets, so the index fits `name`.
+    let name = name.to_ascii_lowercase().find("%3b").map_or(name, |i| &name[..i]);
+    name == "." || name == ".."
 }
 
 fn check_chars(s: &str) -> Result<(), InputError> {
@@ -300,7 +313,18 @@ mod tests {
             "/a/b%3FExpires%3D1%26x%3D%2A"
         );
         assert_eq!(encode_object_key("a~b_c-d.e").unwrap(), "/a~b_c-d.e");
-        for bad in ["", "/", "a/../b", "./a", "a//b", "a\u{0}b", "a\nb"] {
+        for bad in [
+            "",
+            "/",
+            "a/../b",
+            "./a",
+            "a//b",
+            "a\u{0}b",
+            "a\nb",
+            "a/..;x/b",
+            "a/.%3Bx/b",
+            "a/..%3b",
+        ] {
             assert!(encode_object_key(bad).is_err(), "{bad:?}");
         }
     }

@@ -94,6 +94,12 @@ impl TestApp {
     }
 
     pub async fn with_extra(extra: &str) -> Self {
+        Self::with_config(extra, |_, text| text).await
+    }
+
+    /// As [`TestApp::with_extra`], with the config text passed through
+    /// `patch(dir, text)` first (files it names may be written into `dir`).
+    pub async fn with_config(extra: &str, patch: impl FnOnce(&Path, String) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("hmac.secret"), HMAC_SECRET).unwrap();
         let jwt_key = PrivateKey::generate(KeySpec::Rsa2048).unwrap();
@@ -103,7 +109,7 @@ impl TestApp {
         )
         .unwrap();
         let jwt_rsa_pem = jwt_key.to_pkcs8_pem().unwrap().to_string();
-        let config = config::from_toml(&config_text(dir.path(), extra)).unwrap();
+        let config = config::from_toml(&patch(dir.path(), config_text(dir.path(), extra))).unwrap();
         let state = build_state(&config).await.unwrap();
         let options: HttpOptions = http_options(&config);
         let router = http::router(state.clone(), &options)

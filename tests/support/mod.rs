@@ -175,8 +175,14 @@ pub struct Exited {
     pub stderr: Vec<String>,
 }
 
-/// Spawns `cfsign serve --config <config> --listen 127.0.0.1:0 --log-format json`.
-fn spawn_serve(config: &Path, envs: &[(&str, &str)]) -> (Child, Arc<Logs>, Vec<JoinHandle<()>>) {
+/// Spawns `cfsign serve --config <config> --listen 127.0.0.1:0 --log-format json`;
+/// with `open_files`, the child's RLIMIT_NOFILE (soft and hard) is set to it
+/// before exec, as `ulimit -n` would.
+fn spawn_serve(
+    config: &Path,
+    envs: &[(&str, &str)],
+    open_files: Option<u64>,
+) -> (Child, Arc<Logs>, Vec<JoinHandle<()>>) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfsign"));
     cmd.args(["serve", "--config"])
         .arg(config)
@@ -191,6 +197,21 @@ fn spawn_serve(config: &Path, envs: &[(&str, &str)]) -> (Child, Arc<Logs>, Vec<J
     for (k, v) in envs {
         cmd.env(k, v);
     }
+    #[cfg(unix)]
+    if let Some(n) = open_files {
+        use std::os::unix::process::CommandExt;
+        let limit = libc::rlimit {
+            rlim_cur: n as libc::rlim_t,
+            rlim_max: n as libc::rlim_t,
+        };
+        // SAFETY: setrlimit is async-signal-safe and touches only `limit`.
+        unsafe {
+            cmd.pre_exec(move || match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            });
+        }
+    }
     let mut child = cmd.spawn().expect("spawn cfsign serve");
     let logs = Arc::new(Logs::default());
     let pumps = vec![
@@ -203,7 +224,7 @@ fn spawn_serve(config: &Path, envs: &[(&str, &str)]) -> (Child, Arc<Logs>, Vec<J
 /// Runs `cfsign serve` on a config expected to be refused: waits (bounded)
 /// for the exit and returns everything it printed.
 pub fn serve_expecting_exit(config: &Path, timeout: Duration) -> Exited {
-    let (mut child, logs, pumps) = spawn_serve(config, &[]);
+    let (mut child, logs, pumps) = spawn_serve(config, &[], None);
     let status = match wait_exit(&mut child, timeout) {
         Some(s) => s,
         None => {
@@ -288,7 +309,19 @@ impl Server {
 
     /// Starts the binary on an existing directory and config file.
     pub fn start_in(dir: tempfile::TempDir, config: PathBuf, envs: &[(&str, &str)]) -> Self {
-        let (child, logs, pumps) = spawn_serve(&config, envs);
+        Self::start_in_with_open_files(dir, config, envs, None)
+    }
+
+    /// As [`Server::start_in`]; with `open_files`, the child runs under that
+    /// RLIMIT_NOFILE (soft = hard, so it cannot raise it): for tests of
+    /// descriptor exhaustion.
+    pub fn start_in_with_open_files(
+        dir: tempfile::TempDir,
+        config: PathBuf,
+        envs: &[(&str, &str)],
+        open_files: Option<u64>,
+    ) -> Self {
+        let (child, logs, pumps) = spawn_serve(&config, envs, open_files);
         let mut server = Self {
             child: Some(child),
             status: None,
@@ -657,4 +690,25 @@ pub fn parse_response(data: &[u8]) -> Option<(u16, String, String)> {
             .then(|| v.trim().parse().ok())?
     })?;
     (body.len() >= length).then(|| (status, head.to_owned(), body[..length].to_owned()))
+}
+
+/// One distribution `reports` (fixture RSA key `K2JCJMDEHXQW5F`, no prefix)
+/// and one grant: subject `mailer` may sign `/uploads/*` for up to an hour.
+pub fn reports_body() -> String {
+    format!(
+        r#"
+[[distributions]]
+name = "reports"
+domain = "https://cdn.example.com"
+keys = [{{ key_pair_id = "K2JCJMDEHXQW5F", private_key_file = "{key}" }}]
+
+[[grants]]
+name = "mailer"
+subjects = ["mailer"]
+distributions = ["reports"]
+allow = ["/uploads/*"]
+max_ttl = "1h"
+"#,
+        key = toml_path(&key_file("rsa2048.pem"))
+    )
 }
