@@ -106,9 +106,10 @@ impl JwksFetcher {
         *current = settings;
         drop(current);
         if url_changed {
-            self.generation.fetch_add(1, Ordering::SeqCst);
-            self.last_success.store(0, Ordering::Relaxed);
-            self.store.set_remote(KeySet::default());
+            self.store.clear_remote(|| {
+                self.generation.fetch_add(1, Ordering::SeqCst);
+                self.last_success.store(0, Ordering::Relaxed);
+            });
             self.wake.notify_one();
         }
     }
@@ -126,11 +127,16 @@ impl JwksFetcher {
             .await
             .inspect_err(|_| crate::metrics::jwks_refresh(false, self.last_success()))?;
         let count = keys.named_count();
-        if self.generation.load(Ordering::SeqCst) != generation {
+        let current = || {
+            let same = self.generation.load(Ordering::SeqCst) == generation;
+            if same {
+                self.last_success.store(now(), Ordering::Relaxed);
+            }
+            same
+        };
+        if !self.store.set_remote_if(keys, current) {
             return Err(format!("{url}: the JWKS URL changed during the fetch; result dropped"));
         }
-        self.store.set_remote(keys);
-        self.last_success.store(now(), Ordering::Relaxed);
         crate::metrics::jwks_refresh(true, self.last_success());
         Ok(Some(count))
     }

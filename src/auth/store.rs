@@ -91,9 +91,27 @@ impl KeyStore {
         });
     }
 
-    /// Replaces the keys fetched from the JWKS URL (empty: none).
-    pub fn set_remote(&self, remote: KeySet) {
-        self.update(|s| s.remote = remote);
+    /// Replaces the keys fetched from the JWKS URL if `still_current()`,
+    /// evaluated under the lock that orders every update: a fetch of a URL
+    /// that a reload replaced meanwhile must not land. True if stored.
+    pub fn set_remote_if(&self, remote: KeySet, still_current: impl FnOnce() -> bool) -> bool {
+        let mut stored = false;
+        self.update(|s| {
+            if still_current() {
+                s.remote = remote;
+                stored = true;
+            }
+        });
+        stored
+    }
+
+    /// Drops the keys fetched from the JWKS URL, running `invalidate` under
+    /// the same lock first (so no fetch begun before can store afterwards).
+    pub fn clear_remote(&self, invalidate: impl FnOnce()) {
+        self.update(|s| {
+            invalidate();
+            s.remote = KeySet::default();
+        });
     }
 
     /// Keys fetched from the JWKS URL that are in use now.

@@ -49,6 +49,8 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// Longest time a keep-alive connection (HTTP/1.1 or HTTP/2) may stay
     /// open with no request in flight; then it is closed (HTTP/2: GOAWAY).
+    /// HTTP/1.1 connections also obey `header_read_timeout` while they wait
+    /// for their next request, so they close after the shorter of the two.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// Most connections open at once; more wait in the kernel's backlog.

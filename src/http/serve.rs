@@ -3,12 +3,15 @@
 //!
 //! - Until a connection's first request has started (protocol detection,
 //!   the HTTP/1 head, the HTTP/2 preface and SETTINGS), it has
-//!   `header_read_timeout`; then it is dropped. hyper's own header timer
-//!   starts only once it reads a head, and the auto builder's protocol
-//!   detection has none, so this watchdog is what closes a silent socket.
+//!   `header_read_timeout`; then it is dropped. The auto builder's protocol
+//!   detection and the HTTP/2 handshake have no timer of their own, so this
+//!   watchdog is what closes a silent socket.
 //! - Between requests it may idle for `idle_timeout`; then it is closed
 //!   gracefully (HTTP/2: GOAWAY). A request in flight is never cut by this
-//!   (the request timeout bounds it).
+//!   (the request timeout bounds it). hyper's HTTP/1 header timer also runs
+//!   while a connection waits for its next request head, so an idle
+//!   HTTP/1.1 connection is closed after the shorter of
+//!   `header_read_timeout` and `idle_timeout`.
 //! - At most `max_connections` are open; beyond that the listener waits
 //!   and new connections queue in the kernel's backlog until one closes.
 //! - Accept errors (out of file descriptors) back off and are counted; the
@@ -35,7 +38,8 @@ use tower::ServiceExt;
 pub struct ConnectionLimits {
     /// Longest time from accept to the first request's complete head
     /// (protocol detection, HTTP/1 head, HTTP/2 preface and SETTINGS), and
-    /// for each later HTTP/1 head once it has begun.
+    /// for each later HTTP/1 head (hyper's timer, which also runs while an
+    /// HTTP/1.1 connection waits for its next request).
     pub header_read_timeout: Duration,
     /// Longest time a connection may stay open with no request in flight.
     pub idle_timeout: Duration,
@@ -207,6 +211,8 @@ impl Connection {
             tokio::select! {
                 // Client resets and protocol errors end connections; nothing to report.
                 _ = connection.as_mut() => return,
+                // A request began or ended: the deadline moved.
+                () = activity.changed.notified() => continue,
                 () = tokio::time::sleep_until(deadline.into()) => {
                     if activity.in_flight() > 0 || Instant::now() < activity.deadline(&self.limits) {
                         continue;
@@ -235,6 +241,8 @@ struct Activity {
     started: AtomicU64,
     /// Milliseconds after `opened` when the last request ended.
     last_end_ms: AtomicU64,
+    /// Woken when a request begins or ends, so the watchdog re-reads its deadline.
+    changed: tokio::sync::Notify,
 }
 
 /// Marks a request in flight until dropped (also when the client leaves).
@@ -245,6 +253,7 @@ impl Drop for InFlight {
         let since = u64::try_from(self.0.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.0.last_end_ms.store(since, Ordering::Relaxed);
         self.0.in_flight.fetch_sub(1, Ordering::Release);
+        self.0.changed.notify_one();
     }
 }
 
@@ -255,12 +264,14 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             started: AtomicU64::new(0),
             last_end_ms: AtomicU64::new(0),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
     fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Acquire);
         self.started.fetch_add(1, Ordering::Relaxed);
+        self.changed.notify_one();
         InFlight(Arc::clone(self))
     }
 
