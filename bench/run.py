@@ -92,6 +92,8 @@ def rs256_token(private_pem, kid, sub, ttl=3600):
 
 CONFIG = """
 [server]
+# Loopback only: the bench reads /metrics on the one port.
+public_metrics = true
 max_concurrent_requests = 4096
 request_timeout = "30s"
 
