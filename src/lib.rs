@@ -2,6 +2,7 @@
 //! CLI and a JWT-authenticated HTTP service.
 //!
 //! - [`cli`]: the `cfsign` command line (sign, sign-cookies, verify, keygen).
+//! - [`secret_file`]: reading key and passphrase files (bounded, wiped on drop).
 //! - [`signing`]: the pure signing core (policies, keys, URLs, cookies, verification).
 
 pub mod audit;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod dev;
 pub mod http;
 pub mod metrics;
+pub mod secret_file;
 pub mod server;
 pub mod service;
 pub mod signing;

@@ -2,18 +2,15 @@
 //! `file://path` or `fileb://path`, like the AWS CLI), passphrase files, and
 //! writing results to standard output.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+use crate::secret_file;
 use crate::signing::{PrivateKey, PublicKey};
 
 use super::error::CliError;
-
-/// Key and passphrase files are small; refuse to slurp anything bigger.
-const MAX_FILE: u64 = 1 << 20;
 
 /// Turns a `--private-key`-style value into a path: strips `file://` or
 /// `fileb://`, expands a leading `~/`, and refuses a pasted PEM key.
@@ -38,26 +35,16 @@ pub fn key_path(flag: &'static str, value: &str) -> Result<PathBuf, CliError> {
 }
 
 /// Reads a whole (small) file into memory that is wiped on drop.
-pub fn read_secret(what: &'static str, path: &PathBuf) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    let read_err = |source| CliError::Read {
+pub fn read_secret(what: &'static str, path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    secret_file::read(path).map_err(|source| CliError::Read {
         what,
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
-    };
-    let file = File::open(path).map_err(read_err)?;
-    let mut bytes = Zeroizing::new(Vec::new());
-    file.take(MAX_FILE + 1).read_to_end(&mut bytes).map_err(read_err)?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(read_err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "file is larger than 1 MiB",
-        )));
-    }
-    Ok(bytes)
+    })
 }
 
-/// Loads the signing key, decrypting it with the passphrase file's first
-/// line if given, and prints its warning (e.g. RSA-1024) on stderr.
+/// Loads the signing key, decrypting it with the passphrase file's
+/// passphrase if given, and prints its warning (e.g. RSA-1024) on stderr.
 pub fn load_private_key(value: &str, passphrase_file: Option<&str>) -> Result<PrivateKey, CliError> {
     let path = key_path("--private-key", value)?;
     let pem = read_secret("private key file", &path)?;
@@ -77,13 +64,14 @@ pub fn load_private_key(value: &str, passphrase_file: Option<&str>) -> Result<Pr
     Ok(key)
 }
 
-/// The passphrase: the file's content without its trailing newline.
-fn read_passphrase(path: &PathBuf) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    let mut bytes = read_secret("passphrase file", path)?;
-    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-        bytes.pop();
-    }
-    Ok(bytes)
+/// The passphrase: the file without one trailing `\n` or `\r\n`
+/// ([`secret_file::read_passphrase`]).
+fn read_passphrase(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    secret_file::read_passphrase(path).map_err(|source| CliError::Read {
+        what: "passphrase file",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Loads a public key (SPKI or PKCS#1 PEM).

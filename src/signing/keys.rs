@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 use super::backend::{self, PrivateKeyOps, PublicKeyOps};
 use super::hash::HashAlgorithm;
+use super::pem;
 
 pub use super::backend::Backend;
 
@@ -91,15 +92,15 @@ impl PrivateKey {
 
     /// As [`PrivateKey::from_pem`], with an explicit backend.
     pub fn from_pem_with(backend: Backend, pem: &[u8], passphrase: Option<&[u8]>) -> Result<Self, KeyError> {
-        let label = pem_label(pem).ok_or(KeyError::NotPem)?;
-        match label.as_str() {
+        let label = pem::key_label(pem).ok_or(KeyError::NotPem)?;
+        match label {
             "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {}
             "ENCRYPTED PRIVATE KEY" if passphrase.is_none() => return Err(KeyError::PassphraseRequired),
             "ENCRYPTED PRIVATE KEY" => {}
             _ => {
                 return Err(KeyError::WrongPem {
                     expected: "private",
-                    found: label,
+                    found: label.to_owned(),
                 });
             }
         }
@@ -175,11 +176,11 @@ impl PublicKey {
 
     /// As [`PublicKey::from_pem`], with an explicit backend.
     pub fn from_pem_with(backend: Backend, pem: &[u8]) -> Result<Self, KeyError> {
-        let label = pem_label(pem).ok_or(KeyError::NotPem)?;
+        let label = pem::key_label(pem).ok_or(KeyError::NotPem)?;
         if label != "PUBLIC KEY" && label != "RSA PUBLIC KEY" {
             return Err(KeyError::WrongPem {
                 expected: "public",
-                found: label,
+                found: label.to_owned(),
             });
         }
         let inner = backend::load_public(backend, pem)?;
@@ -223,35 +224,9 @@ fn check_algorithm(algorithm: KeyAlgorithm) -> Result<Option<String>, KeyError> 
     }
 }
 
-/// The label of the first PEM block that holds a key (`PRIVATE KEY`,
-/// `EC PRIVATE KEY`, ...). Blocks such as `EC PARAMETERS`, which
-/// `openssl ecparam -genkey` writes before the key, are skipped.
-fn pem_label(pem: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(pem).ok()?;
-    let labels: Vec<&str> = text
-        .split("-----BEGIN ")
-        .skip(1)
-        .filter_map(|rest| rest.split_once("-----").map(|(label, _)| label))
-        .collect();
-    let first = labels.first()?;
-    let key = labels.iter().find(|l| l.ends_with("KEY")).unwrap_or(first);
-    Some((*key).to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_pem_labels() {
-        assert_eq!(
-            pem_label(b"-----BEGIN EC PRIVATE KEY-----\nAAA\n").as_deref(),
-            Some("EC PRIVATE KEY")
-        );
-        assert_eq!(pem_label(b"garbage"), None);
-        let ecparam = b"-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n-----BEGIN EC PRIVATE KEY-----\nAA\n";
-        assert_eq!(pem_label(ecparam).as_deref(), Some("EC PRIVATE KEY"));
-    }
 
     #[test]
     fn size_policy() {

@@ -7,6 +7,7 @@ pub mod base64cf;
 pub mod cidr;
 pub mod hash;
 pub mod keys;
+mod pem;
 pub mod policy;
 pub mod resource;
 pub mod signer;

@@ -27,6 +27,7 @@ use zeroize::Zeroizing;
 use super::{PrivateKeyOps, PublicKeyOps};
 use crate::signing::hash::HashAlgorithm;
 use crate::signing::keys::{KeyAlgorithm, KeyError, KeySpec};
+use crate::signing::pem;
 
 /// `rsaEncryption` (PKCS#1).
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -136,8 +137,9 @@ pub(super) fn generate(spec: KeySpec) -> Result<Box<dyn PrivateKeyOps>, KeyError
 }
 
 /// Finds the first PEM block whose label is in `labels` (skipping others,
-/// such as the `EC PARAMETERS` block `openssl ecparam -genkey` writes first)
-/// and decodes it. The DER is kept in a zeroising [`SecretDocument`].
+/// such as the `EC PARAMETERS` block `openssl ecparam -genkey` writes first;
+/// the scan is [`pem::blocks`], the one [`PrivateKey`](crate::signing::PrivateKey)
+/// checked the label with) and decodes it. The DER is kept in a zeroising [`SecretDocument`].
 fn decode_pem<'l>(
     pem: &[u8],
     labels: &[&'l str],
@@ -145,12 +147,7 @@ fn decode_pem<'l>(
 ) -> Result<(&'l str, SecretDocument), KeyError> {
     let text = std::str::from_utf8(pem).map_err(|_| KeyError::NotPem)?;
     let mut first_label = None;
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let block = &rest[start..];
-        let after = &block["-----BEGIN ".len()..];
-        let label_len = after.find("-----").ok_or(KeyError::NotPem)?;
-        let found = &after[..label_len];
+    for (found, block) in pem::blocks(text) {
         first_label.get_or_insert(found);
         if let Some(label) = labels.iter().find(|l| **l == found) {
             let end_marker = format!("-----END {label}-----");
@@ -166,7 +163,6 @@ fn decode_pem<'l>(
             let (_, der) = SecretDocument::from_pem(block).map_err(|e| invalid("PEM block", e))?;
             return Ok((label, der));
         }
-        rest = &after[label_len..];
     }
     match first_label {
         None => Err(KeyError::NotPem),
