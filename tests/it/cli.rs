@@ -2,10 +2,12 @@
 //! the command line, verify round trips, keygen, key formats, and every kind of
 //! bad input answered with one `error:` line and a non-zero exit.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
+
+use crate::harness::fixtures::{fixtures, key_file, now};
 
 const KPID: &str = "K2JCJMDEHXQW5F";
 
@@ -34,12 +36,8 @@ fn cfsign(args: &[&str]) -> Out {
     out
 }
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
 fn key(name: &str) -> String {
-    fixtures().join("keys").join(name).to_str().unwrap().to_owned()
+    key_file(name).to_str().unwrap().to_owned()
 }
 
 fn vector(id: &str) -> Value {
@@ -782,13 +780,6 @@ fn help_reads_well() {
             );
         }
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 fn query_param<'a>(url: &'a str, name: &str) -> &'a str {

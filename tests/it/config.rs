@@ -1,10 +1,11 @@
 //! The configuration loader: layered sources, unknown keys refused, every
 //! problem reported at once, key files checked at start.
 
-mod common;
-
 use cfsign::config;
 use cfsign::service::Snapshot;
+
+use crate::harness::config::{Grant, TestConfig};
+use crate::harness::fixtures::key_file;
 
 #[test]
 fn the_example_file_parses() {
@@ -18,41 +19,32 @@ fn the_example_file_parses() {
 #[test]
 fn io_threads_default_to_half_the_cores_and_can_be_set() {
     let dir = tempfile::tempdir().unwrap();
-    let auto = config::from_toml(&common::config_text(dir.path(), "")).unwrap();
+    let mut c = TestConfig::in_process(dir.path());
+    let auto = c.load().unwrap();
     let cores = std::thread::available_parallelism().unwrap().get();
     assert_eq!(auto.server.io_threads, 0);
     assert_eq!(auto.server.io_threads(), cores.div_ceil(2));
-    let text = common::config_text(dir.path(), "").replace("[server]", "[server]\nio_threads = 3");
-    assert_eq!(config::from_toml(&text).unwrap().server.io_threads(), 3);
+    c.server.other.insert("io_threads".into(), 3.into());
+    assert_eq!(c.load().unwrap().server.io_threads(), 3);
 }
 
 #[test]
 fn unknown_keys_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let text = common::config_text(dir.path(), "").replace("[server]", "[server]\nlisten_port = 80");
-    let err = config::from_toml(&text).unwrap_err().to_string();
+    let mut c = TestConfig::in_process(dir.path());
+    c.server.other.insert("listen_port".into(), 80.into());
+    let err = c.load().unwrap_err().to_string();
     assert!(err.contains("listen_port"), "{err}");
 }
 
 #[test]
 fn cross_section_problems_are_all_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let text = common::config_text(
-        dir.path(),
-        r#"
-[[grants]]
-name = "broken"
-distributions = ["nope"]
-allow = ["uploads/*"]
-max_ttl = "0s"
-"#,
-    )
-    .replace(r#"issuers = ["https://auth.test/"]"#, "issuers = []")
-    .replace(
-        r#"algorithms = ["HS256", "RS256"]"#,
-        r#"algorithms = ["HS256", "none"]"#,
-    );
-    let err = config::from_toml(&text).unwrap_err();
+    let mut c = TestConfig::in_process(dir.path());
+    c.grants.push(Grant::new("broken", "nope", "uploads/*", "0s"));
+    c.auth.issuers = vec![];
+    c.auth.algorithms = vec!["HS256".into(), "none".into()];
+    let err = c.load().unwrap_err();
     let all = err.problems.join("\n");
     for phrase in [
         "issuers",
@@ -69,17 +61,10 @@ max_ttl = "0s"
 #[test]
 fn missing_and_wrong_key_files_fail_at_start_with_one_line_each() {
     let dir = tempfile::tempdir().unwrap();
-    let keys = common::fixtures().join("keys");
-    let text = common::config_text(dir.path(), "")
-        .replace(
-            &keys.join("ec-p256.pem").display().to_string(),
-            &keys.join("ec-p256.pub.pem").display().to_string(),
-        )
-        .replace(
-            &format!("\"{}\" }}]", keys.join("rsa2048.pem").display()),
-            "\"/nonexistent/key.pem\" }]",
-        );
-    let config = config::from_toml(&text).unwrap();
+    let mut c = TestConfig::in_process(dir.path());
+    c.distribution("reports").keys[0].private_key_file = "/nonexistent/key.pem".into();
+    c.distribution("videos").keys[1].private_key_file = key_file("ec-p256.pub.pem");
+    let config = c.load().unwrap();
     let err = Snapshot::load(&config).unwrap_err();
     assert_eq!(err.problems.len(), 2, "{:?}", err.problems);
     assert!(err.problems[0].contains("/nonexistent/key.pem"), "{}", err.problems[0]);
@@ -96,7 +81,7 @@ fn missing_and_wrong_key_files_fail_at_start_with_one_line_each() {
 fn environment_overrides_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
-    std::fs::write(&path, common::config_text(dir.path(), "")).unwrap();
+    std::fs::write(&path, TestConfig::in_process(dir.path()).render()).unwrap();
     figment::Jail::expect_with(|jail| {
         jail.set_env("CFSIGN_SERVER__LISTEN", "0.0.0.0:9999");
         jail.set_env("CFSIGN_AUTH__LEEWAY_SECONDS", "5");

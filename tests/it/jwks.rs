@@ -2,22 +2,21 @@
 //! new `kid` is picked up, the last good keys survive the server going away,
 //! and a JWKS never loaded keeps the service not ready.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use cfsign::config;
-use cfsign::http::{self, HttpOptions};
-use cfsign::server::{build_state, http_options};
 use cfsign::signing::{KeySpec, PrivateKey};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
+
+use crate::harness::app::TestApp;
+use crate::harness::fixtures::now;
+use crate::harness::tokens::{AUDIENCE, ISSUER};
 
 struct SigningKey {
     kid: String,
@@ -40,7 +39,7 @@ fn new_key(kid: &str) -> SigningKey {
 fn token(k: &SigningKey, kid: &str) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.to_owned());
-    let claims = json!({ "sub": "mailer", "iss": common::ISSUER, "aud": common::AUDIENCE, "exp": common::now() + 600 });
+    let claims = json!({ "sub": "mailer", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600 });
     encode(&header, &claims, &k.key).unwrap()
 }
 
@@ -68,22 +67,16 @@ async fn jwks_server(doc: Arc<Mutex<String>>) -> (String, tokio::sync::oneshot::
     (url, tx)
 }
 
-fn config_for(url: &str, dir: &std::path::Path) -> config::Config {
-    let text = common::config_text(dir, "");
-    // Replace the file-based JWT sources with the JWKS URL.
-    let text = text
-        .replace(
-            &format!("hmac_secret_files = [\"{}\"]", dir.join("hmac.secret").display()),
-            &format!("jwks_url = \"{url}\"\njwks_refresh = \"1h\"\njwks_min_refetch = \"0s\""),
-        )
-        .replace(
-            &format!(
-                "public_keys = [{{ kid = \"rsa-1\", path = \"{}\" }}]",
-                dir.join("jwt-rsa.pub.pem").display()
-            ),
-            "",
-        );
-    config::from_toml(&text).unwrap()
+/// The standard app with the JWKS URL as its only JWT key source.
+async fn app_for(url: &str) -> TestApp {
+    TestApp::with_config(|c| {
+        c.auth.hmac_secret_files.clear();
+        c.auth.public_keys.clear();
+        c.auth.jwks_url = Some(url.to_owned());
+        c.auth.jwks_refresh = Some("1h".into());
+        c.auth.jwks_min_refetch = Some("0s".into());
+    })
+    .await
 }
 
 async fn status(router: &Router, token: &str) -> u16 {
@@ -108,20 +101,17 @@ async fn jwks_rotation_and_outage() {
     let k2 = new_key("k2");
     let doc = Arc::new(Mutex::new(jwks(&[&k1])));
     let (url, stop) = jwks_server(Arc::clone(&doc)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_for(&url, dir.path());
-    let state = build_state(&config).await.unwrap();
-    let options: HttpOptions = http_options(&config);
-    let router = http::router(state, &options);
-    assert_eq!(ready(&router).await, 200);
-    assert_eq!(status(&router, &token(&k1, &k1.kid)).await, 200);
+    let app = app_for(&url).await;
+    let router = &app.router;
+    assert_eq!(ready(router).await, 200);
+    assert_eq!(status(router, &token(&k1, &k1.kid)).await, 200);
     // k2 is not published yet: refused.
-    assert_eq!(status(&router, &token(&k2, &k2.kid)).await, 401);
+    assert_eq!(status(router, &token(&k2, &k2.kid)).await, 401);
     // Rotate: publish k2. An unknown kid triggers an early refetch.
     *doc.lock().unwrap() = jwks(&[&k1, &k2]);
     let mut accepted = false;
     for _ in 0..50 {
-        if status(&router, &token(&k2, &k2.kid)).await == 200 {
+        if status(router, &token(&k2, &k2.kid)).await == 200 {
             accepted = true;
             break;
         }
@@ -131,13 +121,13 @@ async fn jwks_rotation_and_outage() {
     // The JWKS server goes away: the last good keys keep working.
     drop(stop);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(status(&router, &token(&k1, &k1.kid)).await, 200);
-    assert_eq!(status(&router, &token(&k2, &k2.kid)).await, 200);
+    assert_eq!(status(router, &token(&k1, &k1.kid)).await, 200);
+    assert_eq!(status(router, &token(&k2, &k2.kid)).await, 200);
     // A kid never published is refused, even with a valid signature.
-    assert_eq!(status(&router, &token(&k2, "k3")).await, 401);
+    assert_eq!(status(router, &token(&k2, "k3")).await, 401);
     // A token signed by k2 but naming k1 fails its signature check.
-    assert_eq!(status(&router, &token(&k2, &k1.kid)).await, 401);
-    assert_eq!(ready(&router).await, 200);
+    assert_eq!(status(router, &token(&k2, &k1.kid)).await, 401);
+    assert_eq!(ready(router).await, 200);
 }
 
 #[tokio::test]
@@ -147,10 +137,8 @@ async fn jwks_never_loaded_means_not_ready() {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         format!("http://{}/jwks.json", l.local_addr().unwrap())
     };
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_for(&url, dir.path());
-    let state = build_state(&config).await.unwrap();
-    let router = http::router(state, &http_options(&config));
-    assert_eq!(ready(&router).await, 503);
-    assert_eq!(status(&router, &token(&new_key("k1"), "k1")).await, 401);
+    let app = app_for(&url).await;
+    let router = &app.router;
+    assert_eq!(ready(router).await, 503);
+    assert_eq!(status(router, &token(&new_key("k1"), "k1")).await, 401);
 }

@@ -4,12 +4,14 @@
 //! binds a listener of its own, as the shipped Kubernetes manifests expect
 //! (pod annotation `prometheus.io/port`, container port `metrics`).
 
-mod support;
-
 use std::path::Path;
 
 use serde_yaml_ng::Value as Yaml;
-use support::{Server, client, key_file, toml_path, write_atomic};
+
+use crate::harness::binary::{Server, config_dir};
+use crate::harness::fixtures::{key_file, write_atomic};
+use crate::harness::net::client;
+use crate::harness::tokens::HMAC_SECRET;
 
 fn manifest(name: &str) -> Yaml {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,16 +39,19 @@ fn shipped_config(dir: &Path) -> String {
             "the ConfigMap no longer has {needle}; update this test"
         );
     }
-    std::fs::write(dir.join("hmac.secret"), support::HMAC_SECRET).unwrap();
+    std::fs::write(dir.join("hmac.secret"), HMAC_SECRET).unwrap();
+    // The key's path goes into a TOML basic string.
+    let key = key_file("rsa2048.pem")
+        .display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
     text.replace(r#"listen = "0.0.0.0:8080""#, r#"listen = "127.0.0.1:0""#)
         .replace(
             r#"metrics_listen = "0.0.0.0:9090""#,
             r#"metrics_listen = "127.0.0.1:0""#,
         )
-        .replace(
-            "/run/secrets/cloudfront/reports.pem",
-            &toml_path(&key_file("rsa2048.pem")),
-        )
+        .replace("/run/secrets/cloudfront/reports.pem", &key)
         .replace(
             "https://auth.example.com/.well-known/jwks.json",
             "http://127.0.0.1:9/jwks.json",
@@ -101,14 +106,12 @@ async fn the_shipped_config_map_serves_metrics_on_its_own_listener_only() {
 
 #[tokio::test]
 async fn by_default_no_listener_serves_metrics_and_public_metrics_opts_in() {
-    let body = support::reports_body();
     for (server_extra, main_status) in [("", 404), ("public_metrics = true\n", 200)] {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("hmac.secret"), support::HMAC_SECRET).unwrap();
-        let text =
-            support::config_text(dir.path(), "5s", &body).replace("metrics_listen = \"127.0.0.1:0\"\n", server_extra);
-        let config = dir.path().join("config.toml");
-        write_atomic(&config, &text);
+        let (dir, config) = config_dir(|c| {
+            c.add_reports();
+            c.server.metrics_listen = None;
+            c.server.public_metrics = (!server_extra.is_empty()).then_some(true);
+        });
         let server = Server::start_in(dir, config, &[]);
         assert!(
             server.metrics_base.is_none(),

@@ -13,19 +13,19 @@
 //! - The 401 description does not tell a prober which check failed.
 //! - A plain-HTTP `jwks_url` is refused unless it is on loopback.
 
-mod common;
-mod support;
-
-use std::path::Path;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use cfsign::signing::{KeySpec, PrivateKey};
-use common::{HMAC_SECRET, TestApp, now};
 use hmac_sha256::HMAC;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
+
+use crate::harness::app::TestApp;
+use crate::harness::binary::Server;
+use crate::harness::config::{Grant, TestConfig};
+use crate::harness::fixtures::now;
+use crate::harness::tokens::{self, AUDIENCE, HMAC_SECRET, ISSUER};
 
 /// A P-384 public key (no token here is signed with it).
 const P384_X: &str = "1fHKvJ5rhXnC7LZyDOAv1-hiRfAJmvsfZt6yb3J6-DKcWSjM6vZgp6mJuPh1A9ye";
@@ -61,23 +61,18 @@ fn p384(kid: &str) -> Value {
 fn signed(alg: Algorithm, kid: Option<&str>, with: &Key) -> String {
     let mut header = Header::new(alg);
     header.kid = kid.map(str::to_owned);
-    let claims = json!({ "sub": "mailer", "iss": common::ISSUER, "aud": common::AUDIENCE, "exp": now() + 600 });
+    let claims = json!({ "sub": "mailer", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600 });
     encode(&header, &claims, &with.encoding).unwrap()
 }
 
 /// The standard app with `jwks` as a `jwks_file` and more algorithms allowed.
 async fn app_with_jwks(jwks: &[&Value]) -> TestApp {
     let doc = json!({ "keys": jwks });
-    TestApp::with_config("", |dir: &Path, text: String| {
-        let path = dir.join("jwks.json");
+    TestApp::with_config(|c| {
+        let path = c.dir().join("jwks.json");
         std::fs::write(&path, doc.to_string()).unwrap();
-        text.replace(
-            r#"algorithms = ["HS256", "RS256"]"#,
-            &format!(
-                "algorithms = [\"HS256\", \"RS256\", \"RS384\", \"ES256\", \"ES384\"]\njwks_file = \"{}\"",
-                path.display()
-            ),
-        )
+        c.auth.algorithms = ["HS256", "RS256", "RS384", "ES256", "ES384"].map(String::from).into();
+        c.auth.jwks_file = Some(path);
     })
     .await
 }
@@ -134,12 +129,9 @@ async fn jwks_keys_for_encryption_or_another_algorithm_never_verify() {
 
 #[tokio::test]
 async fn a_pem_key_given_an_algorithm_verifies_that_one_only() {
-    let app = TestApp::with_config("", |_, text| {
-        text.replace(
-            r#"algorithms = ["HS256", "RS256"]"#,
-            r#"algorithms = ["HS256", "RS256", "RS384"]"#,
-        )
-        .replace(r#"kid = "rsa-1", path"#, r#"kid = "rsa-1", algorithm = "RS384", path"#)
+    let app = TestApp::with_config(|c| {
+        c.auth.algorithms.push("RS384".into());
+        c.auth.public_keys[0].algorithm = Some("RS384".into());
     })
     .await;
     let rs256 = app.rs256_token(Some("rsa-1"), json!({ "sub": "mailer" }));
@@ -163,15 +155,14 @@ async fn kidless_es256_meets_every_key_of_its_family_in_one_order() {
 
 /// A hand-made HS256 token, so header and payload can be any text.
 fn raw_hs256(header: &str, payload: &str) -> String {
-    let input = format!("{}.{}", B64.encode(header), B64.encode(payload));
-    format!("{input}.{}", B64.encode(HMAC::mac(input.as_bytes(), HMAC_SECRET)))
+    tokens::raw_hs256(header, payload, HMAC_SECRET)
 }
 
 fn payload(extra: &str) -> String {
     format!(
         r#"{{"iss":"{}","aud":"{}","exp":{}{extra}}}"#,
-        common::ISSUER,
-        common::AUDIENCE,
+        ISSUER,
+        AUDIENCE,
         now() + 600
     )
 }
@@ -196,16 +187,12 @@ async fn crit_is_refused_whatever_it_names() {
 
 #[tokio::test]
 async fn a_member_name_twice_anywhere_is_refused() {
-    let app = TestApp::with_extra(
-        r#"
-[[grants]]
-name = "admins"
-groups = ["admins"]
-distributions = ["reports"]
-allow = ["/uploads/*"]
-max_ttl = "1h"
-"#,
-    )
+    let app = TestApp::with_config(|c| {
+        c.grants.push(Grant {
+            groups: vec!["admins".into()],
+            ..Grant::new("admins", "reports", "/uploads/*", "1h")
+        })
+    })
     .await;
     // Without duplicates, the group claim grants; the control for each case.
     assert_eq!(
@@ -253,8 +240,8 @@ async fn two_authorization_headers_are_refused_in_either_order() {
 
 #[tokio::test]
 async fn two_authorization_headers_are_refused_over_http1_and_h2_on_the_wire() {
-    let server = support::Server::start("5s", &support::reports_body());
-    let good = format!("Bearer {}", support::token(json!({ "sub": "mailer" })));
+    let server = Server::start(|c| c.add_reports());
+    let good = format!("Bearer {}", tokens::token(json!({ "sub": "mailer" })));
     for http2 in [false, true] {
         let builder = reqwest::Client::builder();
         let client = if http2 {
@@ -313,10 +300,9 @@ async fn the_401_description_does_not_say_which_check_failed() {
 fn a_plain_http_jwks_url_is_refused_unless_on_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let with = |url: &str| {
-        common::config_text(dir.path(), "").replace(
-            r#"algorithms = ["HS256", "RS256"]"#,
-            &format!("algorithms = [\"HS256\", \"RS256\"]\njwks_url = \"{url}\""),
-        )
+        let mut c = TestConfig::in_process(dir.path());
+        c.auth.jwks_url = Some(url.to_owned());
+        c.render()
     };
     for bad in [
         "http://auth.example.com/jwks.json",

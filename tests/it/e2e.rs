@@ -3,43 +3,41 @@
 //! keys exactly as CloudFront would. Also the probes, the metrics, the
 //! `healthcheck` subcommand and a refused start.
 
-mod support;
-
 use std::time::Duration;
 
 use serde_json::json;
-use support::{
-    Server, assert_cookies_valid, assert_url_valid, client, key_file, key_pair_id_of, now, post, run_cfsign,
-    serve_expecting_exit, token, toml_path,
-};
 
-fn distributions() -> String {
-    format!(
-        r#"
-[[distributions]]
-name = "reports"
-domain = "https://cdn.example.com"
-path_prefix = "/uploads"
-keys = [{{ key_pair_id = "K2JCJMDEHXQW5F", private_key_file = "{rsa}" }}]
+use crate::harness::binary::{Server, run_cfsign, serve_expecting_exit};
+use crate::harness::config::{Distribution, Grant, Key, TestConfig};
+use crate::harness::fixtures::{key_file, now, public};
+use crate::harness::net::{assert_cookies_valid, assert_url_valid, client, key_pair_id_of, post};
+use crate::harness::tokens::{HMAC_SECRET, token};
 
-[[distributions]]
-name = "videos"
-domain = "https://d111111abcdef8.cloudfront.net"
-hash_algorithm = "SHA256"
-keys = [{{ key_pair_id = "KECDSA00000001", private_key_file = "{ec}" }}]
-cookies = {{ domain = "d111111abcdef8.cloudfront.net", path = "/", secure = true, http_only = true, same_site = "Lax" }}
-
-{grants}
-"#,
-        grants = include_str!("fixtures/grants.toml"),
-        rsa = toml_path(&key_file("rsa2048.pem")),
-        ec = toml_path(&key_file("ec-p256.pem")),
-    )
+/// `reports` (RSA, prefix `/uploads`) and `videos` (SHA-256, ECDSA, cookies
+/// for its own host), with the fixture grants.
+fn distributions(c: &mut TestConfig) {
+    let mut reports = Distribution::reports(vec![Key::new("K2JCJMDEHXQW5F", key_file("rsa2048.pem"))]);
+    reports.path_prefix = Some("/uploads".into());
+    let mut videos = Distribution::new(
+        "videos",
+        "https://d111111abcdef8.cloudfront.net",
+        vec![Key::new("KECDSA00000001", key_file("ec-p256.pem"))],
+    );
+    videos.hash_algorithm = Some("SHA256".into());
+    videos.cookies = Some(toml::toml! {
+        domain = "d111111abcdef8.cloudfront.net"
+        path = "/"
+        secure = true
+        http_only = true
+        same_site = "Lax"
+    });
+    c.distributions = vec![reports, videos];
+    c.grants = Grant::fixtures();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_issues_urls_and_cookies_that_cloudfront_would_accept() {
-    let server = Server::start("5s", &distributions());
+    let server = Server::start(distributions);
     let http = client();
 
     // Readiness first: keys and JWT keys are loaded.
@@ -73,7 +71,7 @@ async fn binary_issues_urls_and_cookies_that_cloudfront_would_accept() {
     assert_url_valid(url, "K2JCJMDEHXQW5F", "rsa2048.pub.pem");
     // One changed character in the path and CloudFront refuses it.
     let other = url.replacen("Q1%20report", "Q2%20report", 1);
-    let pk = support::public("rsa2048.pub.pem");
+    let pk = public("rsa2048.pub.pem");
     let refused = cfsign::signing::verify_url(
         &other,
         &("K2JCJMDEHXQW5F", &pk),
@@ -133,7 +131,7 @@ async fn binary_issues_urls_and_cookies_that_cloudfront_would_accept() {
         );
     }
     // Outside the wildcard, CloudFront would refuse them.
-    let pk = support::public("ec-p256.pub.pem");
+    let pk = public("ec-p256.pub.pem");
     let outside = cfsign::signing::verify_cookies(
         "https://d111111abcdef8.cloudfront.net/hls/other/index.m3u8",
         &cookies,
@@ -233,14 +231,15 @@ fn healthcheck_fails_against_a_closed_port() {
 #[test]
 fn missing_key_files_stop_the_start_with_one_error_line_each() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hmac.secret"), support::HMAC_SECRET).unwrap();
+    std::fs::write(dir.path().join("hmac.secret"), HMAC_SECRET).unwrap();
     let missing_a = dir.path().join("missing-reports.pem");
     let missing_b = dir.path().join("missing-videos.pem");
-    let body = distributions()
-        .replace(&toml_path(&key_file("rsa2048.pem")), &toml_path(&missing_a))
-        .replace(&toml_path(&key_file("ec-p256.pem")), &toml_path(&missing_b));
+    let mut c = TestConfig::binary(dir.path());
+    distributions(&mut c);
+    c.distribution("reports").keys[0].private_key_file = missing_a.clone();
+    c.distribution("videos").keys[0].private_key_file = missing_b.clone();
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, support::config_text(dir.path(), "5s", &body)).unwrap();
+    c.write(&config);
 
     let out = serve_expecting_exit(&config, Duration::from_secs(15));
     assert_eq!(
@@ -284,7 +283,7 @@ fn missing_key_files_stop_the_start_with_one_error_line_each() {
 /// HTTP/1.1, so a sidecar or mesh can multiplex requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2c_prior_knowledge_is_served() {
-    let server = Server::start("5s", &distributions());
+    let server = Server::start(distributions);
     let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
     let response = h2
         .post(server.url("/v1/signed-urls"))

@@ -12,59 +12,54 @@
 
 #![cfg(unix)]
 
-mod support;
-
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{
-    HMAC_SECRET, ISSUER, RawRequest, Server, assert_url_valid, client, key_file, key_pair_id_of, post, signature_of,
-    token, token_with_secret, toml_path,
-};
 
-const KEY_A: &str = "KAAAAAAAAAAAAA";
+use crate::harness::binary::Server;
+use crate::harness::config::{Distribution, Grant, KEY_A, Key, TestConfig};
+use crate::harness::fixtures::{key_file, now};
+use crate::harness::net::{RawRequest, assert_url_valid, client, key_pair_id_of, post, signature_of};
+use crate::harness::tokens::{HMAC_SECRET, ISSUER, mailer, token, token_with_secret};
+
 const KEY_B: &str = "KBBBBBBBBBBBBB";
 
-fn reports(keys: &str) -> String {
-    format!(
-        r#"
-[[distributions]]
-name = "reports"
-domain = "https://cdn.example.com"
-path_prefix = "/uploads"
-keys = [{keys}]
-
-[[distributions]]
-name = "videos"
-domain = "https://d111111abcdef8.cloudfront.net"
-hash_algorithm = "SHA256"
-keys = [{{ key_pair_id = "KECDSA00000001", private_key_file = "{ec}" }}]
-
-{grants}
-"#,
-        grants = include_str!("fixtures/grants.toml"),
-        ec = toml_path(&key_file("ec-p256.pem")),
-    )
+/// `reports` (prefix `/uploads`) signed by `keys`, `videos` (SHA-256, ECDSA)
+/// and the fixture grants.
+fn reports(c: &mut TestConfig, keys: Vec<Key>) {
+    let mut reports = Distribution::reports(keys);
+    reports.path_prefix = Some("/uploads".into());
+    let mut videos = Distribution::new(
+        "videos",
+        "https://d111111abcdef8.cloudfront.net",
+        vec![Key::new("KECDSA00000001", key_file("ec-p256.pem"))],
+    );
+    videos.hash_algorithm = Some("SHA256".into());
+    c.distributions = vec![reports, videos];
+    c.grants = Grant::fixtures();
 }
 
-fn key_a(active: bool) -> String {
-    format!(
-        r#"{{ key_pair_id = "{KEY_A}", private_key_file = "{}", active = {active} }}"#,
-        toml_path(&key_file("rsa2048.pem"))
-    )
+fn key_a(active: bool) -> Key {
+    Key::new(KEY_A, key_file("rsa2048.pem")).active(active)
 }
 
-fn key_b(path: &std::path::Path) -> String {
-    format!(
-        r#"{{ key_pair_id = "{KEY_B}", private_key_file = "{}", active = true }}"#,
-        toml_path(path)
-    )
+fn key_b(path: &Path) -> Key {
+    Key::new(KEY_B, path).active(true)
 }
 
-fn mailer() -> String {
-    token(json!({ "sub": "mailer" }))
+/// [`reports`] with key A alone, active.
+fn with_key_a(c: &mut TestConfig) {
+    reports(c, vec![key_a(true)]);
+}
+
+/// Rewrites `server`'s config with keys A (inactive) and B (`path`, active).
+fn rewrite_with_key_b(server: &Server, path: &Path) {
+    let mut c = TestConfig::binary(server.dir.path());
+    reports(&mut c, vec![key_a(false), key_b(path)]);
+    c.write(&server.config);
 }
 
 fn url_body(name: &str) -> Value {
@@ -84,7 +79,7 @@ fn events_for<'a>(events: &'a [Value], request_id: &str) -> Vec<&'a Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_audit_event_per_issuance_and_per_denial() {
-    let mut server = Server::start("5s", &reports(&key_a(true)));
+    let mut server = Server::start(with_key_a);
     let http = client();
     let url = server.url("/v1/signed-urls");
 
@@ -205,12 +200,12 @@ fn fragments(secret: &str) -> impl Iterator<Item = &str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_reach_the_logs_even_at_debug_level() {
-    let mut server = Server::start_with("5s", &reports(&key_a(true)), &[("RUST_LOG", "debug")]);
+    let mut server = Server::start_with(&[("RUST_LOG", "debug")], with_key_a);
     let http = client();
     let good = mailer();
     let player = token(json!({ "sub": "web", "scope": "openid video:read" }));
     let forged = token_with_secret(json!({ "sub": "mailer" }), b"not-the-secret-not-the-secret-000000");
-    let expired = token(json!({ "sub": "mailer", "exp": support::now() - 3600, "iat": support::now() - 7200 }));
+    let expired = token(json!({ "sub": "mailer", "exp": now() - 3600, "iat": now() - 7200 }));
     let mut signatures = Vec::new();
 
     let (status, _, body) = post(&http, &server.url("/v1/signed-urls"), &good, "s-good", &url_body("s")).await;
@@ -343,8 +338,11 @@ async fn secrets_never_reach_the_logs_even_at_debug_level() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_refusals_are_counted_not_logged_as_errors() {
     // One signer and a one-job queue, both taken by two long batches.
-    let body = format!("{}\n[signing]\nworkers = 1\nqueue_depth = 1\n", reports(&key_a(true)));
-    let mut server = Server::start("5s", &body);
+    let mut server = Server::start(|c| {
+        with_key_a(c);
+        c.signing.insert("workers".into(), 1.into());
+        c.signing.insert("queue_depth".into(), 1.into());
+    });
     let items: Vec<Value> = (0..1000).map(|n| url_body(&format!("batch-{n}"))).collect();
     let batches: Vec<_> = (0..2)
         .map(|n| {
@@ -429,7 +427,7 @@ async fn readyz_after_sigterm(server: &Server) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
     let grace = Duration::from_secs(5);
-    let mut server = Server::start_with("5s", &reports(&key_a(true)), &[("RUST_LOG", "info,tower_http=debug")]);
+    let mut server = Server::start_with(&[("RUST_LOG", "info,tower_http=debug")], with_key_a);
     let raw = in_flight_request(&server, "inflight-1");
 
     let sigterm = Instant::now();
@@ -472,7 +470,10 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_abandons_a_request_that_never_completes_after_the_grace_period() {
     let grace = Duration::from_secs(2);
-    let mut server = Server::start_with("2s", &reports(&key_a(true)), &[("RUST_LOG", "info,tower_http=debug")]);
+    let mut server = Server::start_with(&[("RUST_LOG", "info,tower_http=debug")], |c| {
+        c.server.shutdown_grace = Some("2s".into());
+        with_key_a(c);
+    });
     let raw = in_flight_request(&server, "stuck-1");
 
     let sigterm = Instant::now();
@@ -506,7 +507,7 @@ fn signals_sent_as_soon_as_it_listens_are_handled_not_fatal() {
     // A supervisor may signal the moment the service says it listens: the
     // handlers must already be installed (else the default action kills it).
     for _ in 0..5 {
-        let mut server = Server::start("5s", &reports(&key_a(true)));
+        let mut server = Server::start(with_key_a);
         server.signal("HUP");
         server.signal("TERM");
         let status = server
@@ -520,7 +521,7 @@ fn signals_sent_as_soon_as_it_listens_are_handled_not_fatal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_rotates_to_a_new_key_without_failing_a_request() {
-    let server = Server::start("5s", &reports(&key_a(true)));
+    let server = Server::start(with_key_a);
     let url = server.url("/v1/signed-urls");
 
     // A steady stream of requests: every one must succeed.
@@ -554,11 +555,7 @@ async fn sighup_rotates_to_a_new_key_without_failing_a_request() {
     }
 
     // Add key B, make it the active one, reload.
-    let keys = format!("{}, {}", key_a(false), key_b(&key_file("ec-p256.pem")));
-    support::write_atomic(
-        &server.config,
-        &support::config_text(server.dir.path(), "5s", &reports(&keys)),
-    );
+    rewrite_with_key_b(&server, &key_file("ec-p256.pem"));
     server.signal("HUP");
 
     let http = client();
@@ -613,17 +610,13 @@ async fn sighup_rotates_to_a_new_key_without_failing_a_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_with_a_broken_key_keeps_the_old_key_and_logs_why() {
-    let server = Server::start("5s", &reports(&key_a(true)));
+    let server = Server::start(with_key_a);
     let http = client();
     let url = server.url("/v1/signed-urls");
 
     let broken = server.dir.path().join("broken.pem");
     std::fs::write(&broken, "this is not a private key\n").unwrap();
-    let keys = format!("{}, {}", key_a(false), key_b(&broken));
-    support::write_atomic(
-        &server.config,
-        &support::config_text(server.dir.path(), "5s", &reports(&keys)),
-    );
+    rewrite_with_key_b(&server, &broken);
     server.signal("HUP");
     server.expect_reload_refused(&broken, KEY_B).await;
 

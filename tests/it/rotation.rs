@@ -12,8 +12,6 @@
 
 #![cfg(unix)]
 
-mod support;
-
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,7 +24,12 @@ use cfsign::signing::{KeyAlgorithm, KeySpec, PrivateKey};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::json;
-use support::{AUDIENCE, ISSUER, Server, client, key_file, now, post, toml_path, write_atomic};
+
+use crate::harness::binary::{Server, serve_expecting_exit};
+use crate::harness::config::{PublicKey, TestConfig};
+use crate::harness::fixtures::{key_file, now, write_atomic};
+use crate::harness::net::{client, post};
+use crate::harness::tokens::{AUDIENCE, ISSUER};
 
 /// A verification key as the test holds it: where it goes and a token it signed.
 #[derive(Clone)]
@@ -157,63 +160,57 @@ fn jwks_doc(keys: &[&Key]) -> String {
     serde_json::to_string(&JwkSet { keys }).unwrap()
 }
 
-/// The whole configuration: `[auth]` with `sources`, one distribution, one grant.
-fn config_text(algorithms: &str, sources: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-metrics_listen = "127.0.0.1:0"
-shutdown_grace = "1s"
-
-[auth]
-issuers = ["{ISSUER}"]
-audiences = ["{AUDIENCE}"]
-algorithms = {algorithms}
-{sources}
-{body}"#,
-        body = support::reports_body()
-    )
+/// The whole configuration: `[auth]` with `algorithms` and no key source
+/// yet, one distribution, one grant.
+fn base_config(dir: &Path, algorithms: &[String]) -> TestConfig {
+    let mut c = TestConfig::binary(dir);
+    c.server.request_timeout = None;
+    c.server.shutdown_grace = Some("1s".into());
+    c.auth.algorithms = algorithms.to_vec();
+    c.auth.hmac_secret_files.clear();
+    c.add_reports();
+    c
 }
 
 /// Writes the key files of `sources` into `dir` and `dir/config.toml` naming them.
 fn write_config(dir: &Path, sources: &[(Src, Vec<&Key>)], jwks_url: Option<&str>) -> PathBuf {
-    let mut text = String::new();
+    let mut c = base_config(dir, &["HS256", "RS256", "ES256"].map(String::from));
     for (src, keys) in sources {
-        let mut entries = Vec::new();
         for k in keys {
             let (path, kid) = (dir.join(&k.slot), &k.slot);
-            let file = toml_path(&path);
             match (&k.public, src) {
                 (None, _) => {
                     write_atomic(&path, std::str::from_utf8(&k.secret).unwrap());
-                    entries.push(format!("\"{file}\""));
+                    c.auth.hmac_secret_files.push(path);
                 }
                 (Some((pem, _, alg)), Src::Pem) => {
                     write_atomic(&path, pem);
                     // The optional `algorithm` binds EC keys; RSA keys go without.
                     let ec = *alg == Algorithm::ES256;
-                    let bind = if ec { r#", algorithm = "ES256""# } else { "" };
-                    entries.push(format!("{{ kid = \"{kid}\", path = \"{file}\"{bind} }}"));
+                    c.auth.public_keys.push(PublicKey {
+                        kid: kid.clone(),
+                        path,
+                        algorithm: ec.then(|| "ES256".into()),
+                    });
                 }
                 _ => {}
             }
         }
-        text += &match src {
-            Src::Hmac => format!("hmac_secret_files = [{}]\n", entries.join(", ")),
-            Src::Pem => format!("public_keys = [{}]\n", entries.join(", ")),
+        match src {
+            Src::Hmac | Src::Pem => {}
             Src::JwksFile => {
                 write_atomic(&dir.join("jwks.json"), &jwks_doc(keys));
-                format!("jwks_file = \"{}\"\n", toml_path(&dir.join("jwks.json")))
+                c.auth.jwks_file = Some(dir.join("jwks.json"));
             }
-            Src::JwksUrl => format!(
-                "jwks_url = \"{}\"\njwks_refresh = \"1h\"\njwks_min_refetch = \"0s\"\n",
-                jwks_url.expect("a JWKS server")
-            ),
-        };
+            Src::JwksUrl => {
+                c.auth.jwks_url = Some(jwks_url.expect("a JWKS server").to_owned());
+                c.auth.jwks_refresh = Some("1h".into());
+                c.auth.jwks_min_refetch = Some("0s".into());
+            }
+        }
     }
     let config = dir.join("config.toml");
-    write_atomic(&config, &config_text(r#"["HS256", "RS256", "ES256"]"#, &text));
+    c.write(&config);
     config
 }
 
@@ -438,8 +435,9 @@ fn hmac_config(dir: &Path, secret: &[u8], algorithms: &str) -> (PathBuf, PathBuf
     let path = dir.join("hmac.secret");
     std::fs::write(&path, secret).unwrap();
     let config = dir.join("config.toml");
-    let sources = format!("hmac_secret_files = [\"{}\"]", toml_path(&path));
-    write_atomic(&config, &config_text(algorithms, &sources));
+    let mut c = base_config(dir, &serde_json::from_str::<Vec<String>>(algorithms).unwrap());
+    c.auth.hmac_secret_files = vec![path.clone()];
+    c.write(&config);
     (path, config)
 }
 
@@ -458,7 +456,7 @@ fn hmac_secrets_shorter_than_the_hash_are_refused_at_start() {
             scope.spawn(move || {
                 let dir = tempfile::tempdir().unwrap();
                 let (path, config) = hmac_config(dir.path(), secret, algorithms);
-                let out = support::serve_expecting_exit(&config, Duration::from_secs(10));
+                let out = serve_expecting_exit(&config, Duration::from_secs(10));
                 assert!(!out.status.success(), "{case}: started: {:?}", out.stdout);
                 let named = out.stderr.iter().any(|l| {
                     l.starts_with("error:")

@@ -1,102 +1,36 @@
-//! Harness for tests that run the real `cfsign` binary: a config file and
-//! secrets in a temporary directory, the child process with every line of
-//! its stdout and stderr captured, tokens, signals and bounded waits.
+//! The real `cfsign` binary: a config file and secrets in a temporary
+//! directory, the child process with every line of its stdout and stderr
+//! captured, signals and bounded waits.
 //!
 //! Every wait here has a deadline; a `Server` kills its child on drop.
 
-#![allow(dead_code)]
-
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cfsign::signing::{PublicKey, RequestContext, verify_cookies, verify_url};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-pub const ISSUER: &str = "https://auth.e2e.test/";
-pub const AUDIENCE: &str = "cfsign";
-pub const HMAC_SECRET: &[u8] = b"e2e-hmac-secret-with-enough-entropy-9f8e7d6c5b4a";
+use super::config::TestConfig;
+use super::net::client;
+use super::tokens::HMAC_SECRET;
 
 /// Longest time the binary may take to start listening.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-pub fn key_file(name: &str) -> PathBuf {
-    fixtures().join("keys").join(name)
-}
-
-pub fn public(name: &str) -> PublicKey {
-    PublicKey::from_pem(&std::fs::read(key_file(name)).unwrap()).unwrap()
-}
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// Path as it goes into TOML (a basic string).
-pub fn toml_path(p: &Path) -> String {
-    p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-/// `[server]` and `[auth]` for a binary under test; `body` adds the
-/// distributions and grants. The HMAC secret lives in `dir/hmac.secret`.
-pub fn config_text(dir: &Path, grace: &str, body: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-metrics_listen = "127.0.0.1:0"
-request_timeout = "15s"
-shutdown_grace = "{grace}"
-
-[auth]
-issuers = ["{ISSUER}"]
-audiences = ["{AUDIENCE}"]
-algorithms = ["HS256"]
-hmac_secret_files = ["{secret}"]
-
-{body}
-"#,
-        secret = toml_path(&dir.join("hmac.secret")),
-    )
-}
-
-/// Writes `text` to `path` atomically (write + rename), so a reload never
-/// reads a half-written file.
-pub fn write_atomic(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
-
-/// An HS256 token: `claims` merged over valid defaults (null removes).
-pub fn token(claims: Value) -> String {
-    token_with_secret(claims, HMAC_SECRET)
-}
-
-pub fn token_with_secret(claims: Value, secret: &[u8]) -> String {
-    let mut base = json!({ "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600, "iat": now() });
-    if let (Some(b), Some(c)) = (base.as_object_mut(), claims.as_object()) {
-        for (k, v) in c {
-            if v.is_null() {
-                b.remove(k);
-            } else {
-                b.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    encode(&Header::new(Algorithm::HS256), &base, &EncodingKey::from_secret(secret)).unwrap()
+/// A new temporary directory with the HMAC secret and `config.toml`:
+/// [`TestConfig::binary`] as `change` leaves it.
+pub fn config_dir(change: impl FnOnce(&mut TestConfig)) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hmac.secret"), HMAC_SECRET).unwrap();
+    let mut test_config = TestConfig::binary(dir.path());
+    change(&mut test_config);
+    let config = dir.path().join("config.toml");
+    test_config.write(&config);
+    (dir, config)
 }
 
 /// Lines captured from the child, in arrival order per stream.
@@ -175,7 +109,23 @@ pub struct Exited {
     pub stderr: Vec<String>,
 }
 
-/// Spawns `cfsign serve --config <config> --listen 127.0.0.1:0 --log-format json`;
+/// `cfsign serve --config <config> --listen <listen> --log-format json`, with
+/// none of the `CFSIGN_*` variables this process may have (a test that sets
+/// some, as the config loader's does, must not reach a child).
+pub fn serve_command(config: &Path, listen: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfsign"));
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", listen, "--log-format", "json"]);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CFSIGN_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// Spawns [`serve_command`] on `127.0.0.1:0` with its output captured;
 /// with `open_files`, the child's RLIMIT_NOFILE (soft and hard) is set to it
 /// before exec, as `ulimit -n` would.
 fn spawn_serve(
@@ -183,14 +133,8 @@ fn spawn_serve(
     envs: &[(&str, &str)],
     open_files: Option<u64>,
 ) -> (Child, Arc<Logs>, Vec<JoinHandle<()>>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfsign"));
-    cmd.args(["serve", "--config"])
-        .arg(config)
-        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
-        .env_remove("RUST_LOG")
-        .env_remove("CFSIGN_LISTEN")
-        .env_remove("CFSIGN_LOG_FORMAT")
-        .env_remove("CFSIGN_CONFIG")
+    let mut cmd = serve_command(config, "127.0.0.1:0");
+    cmd.env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -292,18 +236,15 @@ pub fn run_cfsign(args: &[&str], timeout: Duration) -> Exited {
 }
 
 impl Server {
-    /// Writes the HMAC secret and `config_text(dir, grace, body)` into a new
-    /// temporary directory and starts the binary on it.
-    pub fn start(grace: &str, body: &str) -> Self {
-        Self::start_with(grace, body, &[])
+    /// Writes the HMAC secret and [`TestConfig::binary`], as `change` leaves
+    /// it, into a new temporary directory and starts the binary on it.
+    pub fn start(change: impl FnOnce(&mut TestConfig)) -> Self {
+        Self::start_with(&[], change)
     }
 
     /// As [`Server::start`], with extra environment variables (`RUST_LOG`).
-    pub fn start_with(grace: &str, body: &str, envs: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("hmac.secret"), HMAC_SECRET).unwrap();
-        let config = dir.path().join("config.toml");
-        write_atomic(&config, &config_text(dir.path(), grace, body));
+    pub fn start_with(envs: &[(&str, &str)], change: impl FnOnce(&mut TestConfig)) -> Self {
+        let (dir, config) = config_dir(change);
         Self::start_in(dir, config, envs)
     }
 
@@ -534,181 +475,4 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
-}
-
-/// An HTTP client with a timeout and no connection reuse (each request is
-/// a new connection, so shutdown behaviour is seen as a new caller sees it).
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(5))
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap()
-}
-
-/// POSTs JSON with a bearer token and an `x-request-id`; returns status,
-/// headers and body.
-pub async fn post(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    request_id: &str,
-    body: &Value,
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let r = client
-        .post(url)
-        .bearer_auth(token)
-        .header("x-request-id", request_id)
-        .json(body)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap();
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    (status, headers, json)
-}
-
-/// `Key-Pair-Id` of a signed URL.
-pub fn key_pair_id_of(url: &str) -> String {
-    url.split(['?', '&'])
-        .find_map(|p| p.strip_prefix("Key-Pair-Id="))
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// `Signature` of a signed URL.
-pub fn signature_of(url: &str) -> String {
-    url.split(['?', '&'])
-        .find_map(|p| p.strip_prefix("Signature="))
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// Would CloudFront serve `url` now, with `key_pair_id` → `public_key_file`?
-#[track_caller]
-pub fn assert_url_valid(url: &str, key_pair_id: &str, public_key_file: &str) {
-    let pk = public(public_key_file);
-    let v = verify_url(
-        url,
-        &(key_pair_id, &pk),
-        RequestContext {
-            at: now(),
-            client_ip: None,
-        },
-    );
-    assert!(v.failure.is_none(), "{url}: {:?}", v.failure);
-}
-
-/// Would CloudFront serve `request_url` with `cookies`?
-#[track_caller]
-pub fn assert_cookies_valid(request_url: &str, cookies: &[(String, String)], key_pair_id: &str, public_key_file: &str) {
-    let pk = public(public_key_file);
-    let v = verify_cookies(
-        request_url,
-        cookies,
-        &(key_pair_id, &pk),
-        RequestContext {
-            at: now(),
-            client_ip: None,
-        },
-    );
-    assert!(v.failure.is_none(), "{request_url}: {:?}", v.failure);
-}
-
-/// A raw HTTP/1.1 request written in two parts, for in-flight tests.
-pub struct RawRequest {
-    pub stream: TcpStream,
-    rest: Vec<u8>,
-}
-
-impl RawRequest {
-    /// Connects and sends the headers of `POST path` plus the first
-    /// `first_body_bytes` bytes of `body`.
-    pub fn start(
-        addr: SocketAddr,
-        path: &str,
-        token: &str,
-        request_id: &str,
-        body: &str,
-        first_body_bytes: usize,
-    ) -> Self {
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-        stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nx-request-id: {request_id}\r\n\r\n",
-            body.len()
-        );
-        let (first, rest) = body.as_bytes().split_at(first_body_bytes);
-        stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(first).unwrap();
-        stream.flush().unwrap();
-        Self {
-            stream,
-            rest: rest.to_vec(),
-        }
-    }
-
-    /// Sends the rest of the body and reads the response until the server
-    /// closes the connection (it does, while shutting down) or the whole
-    /// `Content-Length` body has arrived. Returns status, head and body.
-    pub fn finish(mut self) -> (u16, String, String) {
-        self.stream.write_all(&self.rest).unwrap();
-        self.stream.flush().unwrap();
-        let mut data = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(parsed) = parse_response(&data) {
-                return parsed;
-            }
-            match self.stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => data.extend_from_slice(&buf[..n]),
-                Err(e) => panic!(
-                    "reading the in-flight response: {e}; got so far: {}",
-                    String::from_utf8_lossy(&data)
-                ),
-            }
-        }
-        parse_response(&data).unwrap_or_else(|| panic!("incomplete response: {:?}", String::from_utf8_lossy(&data)))
-    }
-}
-
-/// Status, head and body of an HTTP/1.1 response with a Content-Length, once
-/// the whole body has arrived.
-pub fn parse_response(data: &[u8]) -> Option<(u16, String, String)> {
-    let text = String::from_utf8_lossy(data);
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
-    let length: usize = head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("content-length")
-            .then(|| v.trim().parse().ok())?
-    })?;
-    (body.len() >= length).then(|| (status, head.to_owned(), body[..length].to_owned()))
-}
-
-/// One distribution `reports` (fixture RSA key `K2JCJMDEHXQW5F`, no prefix)
-/// and one grant: subject `mailer` may sign `/uploads/*` for up to an hour.
-pub fn reports_body() -> String {
-    format!(
-        r#"
-[[distributions]]
-name = "reports"
-domain = "https://cdn.example.com"
-keys = [{{ key_pair_id = "K2JCJMDEHXQW5F", private_key_file = "{key}" }}]
-
-[[grants]]
-name = "mailer"
-subjects = ["mailer"]
-distributions = ["reports"]
-allow = ["/uploads/*"]
-max_ttl = "1h"
-"#,
-        key = toml_path(&key_file("rsa2048.pem"))
-    )
 }

@@ -3,42 +3,37 @@
 //! ever exceeding the grant; verified tokens are reused only under the key
 //! set that verified them.
 
-mod common;
-
 use cfsign::auth::{Authenticator, Caller, KeySet};
-use cfsign::config;
 use cfsign::service::{Issuer, Snapshot, UrlRequest};
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::json;
 
-const THUMBS: &str = r#"
-[[distributions]]
-name = "thumbs"
-domain = "https://img.example.com"
-expiry_granularity = "5m"
-keys = [{ key_pair_id = "KTHUMBS0000001", private_key_file = "KEY" }]
+use crate::harness::config::{Distribution, Grant, Key, TestConfig};
+use crate::harness::fixtures::key_file;
+use crate::harness::tokens::{AUDIENCE, ISSUER};
 
-[[grants]]
-name = "gallery"
-subjects = ["gallery"]
-distributions = ["thumbs"]
-allow = ["/t/*"]
-max_ttl = "1h"
-"#;
-
+/// The standard config plus `thumbs` (expiries quantised to 5 minutes) and
+/// the grant `gallery` for `/t/*` on it.
 fn snapshot() -> Snapshot {
     let dir = tempfile::tempdir().unwrap();
-    let key = common::fixtures().join("keys/rsa2048.pem");
-    let extra = THUMBS.replace("KEY", &key.display().to_string());
-    let config = config::from_toml(&common::config_text(dir.path(), &extra)).unwrap();
-    Snapshot::load(&config).unwrap()
+    let mut c = TestConfig::in_process(dir.path());
+    let mut thumbs = Distribution::new(
+        "thumbs",
+        "https://img.example.com",
+        vec![Key::new("KTHUMBS0000001", key_file("rsa2048.pem"))],
+    );
+    thumbs.expiry_granularity = Some("5m".into());
+    c.distributions.push(thumbs);
+    c.grants
+        .push(Grant::subject("gallery", "gallery", "thumbs", "/t/*", "1h"));
+    Snapshot::load(&c.load().unwrap()).unwrap()
 }
 
 fn gallery() -> Caller {
     Caller {
         subject: Some("gallery".into()),
         client: None,
-        issuer: common::ISSUER.into(),
+        issuer: ISSUER.into(),
         scopes: vec![],
         groups: vec![],
         expires_at: i64::MAX,
@@ -64,19 +59,20 @@ fn quantised_expiries_share_one_signature_and_url() {
         .plan_url(&request(Some(600), None))
         .unwrap();
     assert_eq!(
-        first.grantee.expires, 1_800_000_900,
+        first.granted().expires,
+        1_800_000_900,
         "now + 600 = …610, rounded up to the next 5-minute boundary"
     );
-    assert!(first.cached_url().is_none(), "nothing cached yet");
-    let signed = first.sign_url().unwrap();
+    assert!(first.cached().is_none(), "nothing cached yet");
+    let signed = first.sign().unwrap();
     // Two minutes later, the same request lands on the same policy: a cache hit.
     let later = Issuer::new(&snapshot, &caller, now + 120, None)
         .plan_url(&request(Some(600), None))
         .unwrap();
-    let cached = later.cached_url().expect("the policy was signed before");
+    let cached = later.cached().expect("the policy was signed before");
     assert_eq!(cached.url, signed.url);
     assert_eq!(
-        later.sign_url().unwrap().url,
+        later.sign().unwrap().url,
         signed.url,
         "RSA PKCS#1 v1.5 is deterministic"
     );
@@ -91,12 +87,12 @@ fn quantisation_never_exceeds_max_ttl_and_never_shortens() {
     let plan = Issuer::new(&snapshot, &caller, now, None)
         .plan_url(&request(Some(3600), None))
         .unwrap();
-    assert_eq!(plan.grantee.expires, now + 3600);
+    assert_eq!(plan.granted().expires, now + 3600);
     for ttl in [1, 299, 300, 301, 3000] {
         let plan = Issuer::new(&snapshot, &caller, now, None)
             .plan_url(&request(Some(ttl), None))
             .unwrap();
-        let expires = plan.grantee.expires;
+        let expires = plan.granted().expires;
         assert!(
             expires >= now + ttl as i64 && expires % 300 == 0 && expires - now <= 3600,
             "{ttl}: {expires}"
@@ -106,7 +102,7 @@ fn quantisation_never_exceeds_max_ttl_and_never_shortens() {
     let plan = Issuer::new(&snapshot, &caller, now, None)
         .plan_url(&request(None, Some("2027-01-15T08:16:47Z")))
         .unwrap();
-    assert_eq!(plan.grantee.expires, 1_800_001_007);
+    assert_eq!(plan.granted().expires, 1_800_001_007);
 }
 
 #[test]
@@ -120,14 +116,14 @@ fn unquantised_distributions_do_not_share_policies_across_seconds() {
         ..UrlRequest::default()
     };
     let a = Issuer::new(&snapshot, &caller, now, None).plan_url(&req).unwrap();
-    a.sign_url().unwrap();
+    a.sign().unwrap();
     let b = Issuer::new(&snapshot, &caller, now + 1, None).plan_url(&req).unwrap();
-    assert!(b.cached_url().is_none());
+    assert!(b.cached().is_none());
     assert!(
         Issuer::new(&snapshot, &caller, now, None)
             .plan_url(&req)
             .unwrap()
-            .cached_url()
+            .cached()
             .is_some()
     );
 }
@@ -142,10 +138,10 @@ fn common_mailer() -> Caller {
 #[test]
 fn cached_tokens_die_with_the_key_set_that_verified_them() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config::from_toml(&common::config_text(dir.path(), "")).unwrap();
+    let config = TestConfig::in_process(dir.path()).load().unwrap();
     let auth = Authenticator::new(&config.auth, KeySet::hmac(b"first-secret-0123456789abcdef")).with_token_cache(16);
-    let now = common::now();
-    let claims = json!({ "sub": "mailer", "iss": common::ISSUER, "aud": common::AUDIENCE, "exp": now + 600 });
+    let now = crate::harness::fixtures::now();
+    let claims = json!({ "sub": "mailer", "iss": ISSUER, "aud": AUDIENCE, "exp": now + 600 });
     let token = encode(
         &Header::default(),
         &claims,

@@ -6,10 +6,10 @@
 //! are refused also behind a path parameter, raw (`..;x`) or escaped
 //! (`..%3Bx`, for origins that decode `%3B` before cutting at `;`).
 
-mod common;
-
-use common::TestApp;
 use serde_json::{Value, json};
+
+use crate::harness::app::TestApp;
+use crate::harness::config::{Grant, TestConfig};
 
 async fn refused(app: &TestApp, route: &str, token: &str, body: Value, code: &str) {
     let r = app.post(route, Some(token), body.clone()).await;
@@ -88,10 +88,10 @@ async fn dot_segments_are_refused_behind_a_raw_or_escaped_path_parameter() {
 #[test]
 fn grant_patterns_and_prefixes_follow_the_same_rule_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let grant = |allow: &str| {
-        format!(
-            "[[grants]]\nname = \"odd\"\nsubjects = [\"odd\"]\ndistributions = [\"reports\"]\nallow = [\"{allow}\"]\nmax_ttl = \"1h\"\n"
-        )
+    let with_grant = |allow: &str| {
+        let mut c = TestConfig::in_process(dir.path());
+        c.grants.push(Grant::subject("odd", "odd", "reports", allow, "1h"));
+        c
     };
     for allow in [
         "/uploads//*",
@@ -100,16 +100,14 @@ fn grant_patterns_and_prefixes_follow_the_same_rule_at_start() {
         "/uploads/..;x/*",
         "uploads/*",
     ] {
-        let e = cfsign::config::from_toml(&common::config_text(dir.path(), &grant(allow)))
-            .unwrap_err()
-            .to_string();
+        let e = with_grant(allow).load().unwrap_err().to_string();
         assert!(e.contains("grants[odd].allow"), "{allow}: {e}");
     }
-    assert!(cfsign::config::from_toml(&common::config_text(dir.path(), &grant("/uploads/r-??.pdf"))).is_ok());
+    assert!(with_grant("/uploads/r-??.pdf").load().is_ok());
     for prefix in ["/uploads//a", "/a/../uploads", "/a/..%3B/b"] {
-        let text = common::config_text(dir.path(), "")
-            .replace(r#"path_prefix = "/uploads""#, &format!("path_prefix = \"{prefix}\""));
-        let e = cfsign::config::from_toml(&text).unwrap_err().to_string();
+        let mut c = TestConfig::in_process(dir.path());
+        c.distribution("reports").path_prefix = Some(prefix.into());
+        let e = c.load().unwrap_err().to_string();
         assert!(e.contains("path_prefix"), "{prefix}: {e}");
     }
 }

@@ -1,27 +1,20 @@
 //! JWT authentication: every way a token can be wrong is a 401 with
 //! `WWW-Authenticate: Bearer` and a problem body — never a 500.
 
-mod common;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use common::{HMAC_SECRET, TestApp, now};
-use hmac_sha256::HMAC;
 use serde_json::{Value, json};
+
+use crate::harness::app::TestApp;
+use crate::harness::fixtures::now;
+use crate::harness::tokens::{AUDIENCE, HMAC_SECRET, ISSUER, raw_hs256};
 
 fn b64(v: &Value) -> String {
     B64.encode(serde_json::to_vec(v).unwrap())
 }
 
-/// A hand-made HS256 token, so headers and payloads can be anything.
-fn raw_hs256(header: &str, payload: &str, secret: &[u8]) -> String {
-    let signing_input = format!("{}.{}", B64.encode(header), B64.encode(payload));
-    let sig = HMAC::mac(signing_input.as_bytes(), secret);
-    format!("{signing_input}.{}", B64.encode(sig))
-}
-
 fn claims() -> Value {
-    json!({ "sub": "mailer", "iss": common::ISSUER, "aud": common::AUDIENCE, "exp": now() + 600 })
+    json!({ "sub": "mailer", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600 })
 }
 
 async fn expect_401(app: &TestApp, token: &str, why: &str) {
@@ -143,7 +136,7 @@ async fn claim_problems() {
         expect_401(&app, &app.token(c), why).await;
     }
     // An audience array containing ours is accepted.
-    let ok = app.token(json!({ "sub": "mailer", "aud": ["other", common::AUDIENCE] }));
+    let ok = app.token(json!({ "sub": "mailer", "aud": ["other", AUDIENCE] }));
     assert_eq!(
         app.post("/v1/signed-urls", Some(&ok), json!({ "key": "uploads/a.pdf" }))
             .await
@@ -191,7 +184,7 @@ async fn structural_problems() {
         expect_401(&app, &token, why).await;
     }
     let dup = r#"{"sub":"mailer","sub":"admin","iss":"ISS","aud":"cfsign","exp":EXP}"#
-        .replace("ISS", common::ISSUER)
+        .replace("ISS", ISSUER)
         .replace("EXP", &(now() + 600).to_string());
     expect_401(
         &app,

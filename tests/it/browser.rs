@@ -32,10 +32,9 @@
 //! is skipped, except under CI (`$CI` set), where it fails.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,13 +42,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
+use crate::harness::binary::Server;
+use crate::harness::config::{Cors, Distribution, Grant, Key};
+use crate::harness::fixtures::key_file;
+use crate::harness::tokens;
+
 const SETUP: &str = "tests/browser/setup.sh";
-const ISSUER: &str = "https://auth.browser.test/";
-const AUDIENCE: &str = "cfsign";
-const SECRET: &[u8] = b"browser-test-secret-with-enough-entropy-0123456789";
 const DIST_DOMAIN: &str = "https://d111111abcdef8.cloudfront.net";
 const KEY_PAIR_ID: &str = "K2JCJMDEHXQW5F";
 /// Registrable domain of the loopback layout, and `cookies.domain`.
@@ -58,8 +58,6 @@ const COOKIE_PATH: &str = "/hls";
 /// Asked of the CDN stand-in: inside the cookies' Path, then outside it.
 const CDN_IN_PATH: &str = "/hls/abc/index.m3u8";
 const CDN_OUT_OF_PATH: &str = "/other/index.html";
-/// Longest wait for cfsign to listen.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Longest time the browser run may take (run.mjs gives up after 90 s; a
 /// normal run takes under 10 s).
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(100);
@@ -110,175 +108,45 @@ fn find_tools() -> Result<Tools, String> {
 
 // --------------------------------------------------------------- cfsign ----
 
-/// `cfsign serve` as a child process; killed on drop. Its stdout (JSON log
-/// lines) is drained by a thread so the pipe never fills.
-struct Cfsign {
-    child: Child,
-    port: u16,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Drop for Cfsign {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Cfsign {
-    fn start(config: &Path) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cfsign"));
-        command
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // CFSIGN_* variables override the configuration file (and unknown
-        // keys, such as this test's own CFSIGN_BROWSER_*, are errors).
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("CFSIGN_") {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command.spawn().expect("spawn cfsign");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel::<u16>();
-        {
-            let out = child.stdout.take().unwrap();
-            let lines = Arc::clone(&stdout);
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if let Some(port) = listening_port(&line) {
-                        let _ = tx.send(port);
-                    }
-                    lines.lock().unwrap().push(line);
-                }
-            });
-            let mut err = child.stderr.take().unwrap();
-            let text = Arc::clone(&stderr);
-            std::thread::spawn(move || {
-                let mut buf = String::new();
-                let _ = err.read_to_string(&mut buf);
-                text.lock().unwrap().push_str(&buf);
-            });
-        }
-        let port = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(port) => port,
-            // Disconnected: stdout closed, cfsign exited; Timeout: it hangs.
-            Err(e) => {
-                let _ = child.kill();
-                let status = child.wait();
-                std::thread::sleep(Duration::from_millis(200)); // the readers finish
-                panic!(
-                    "cfsign did not log `cfsign listening` within {START_TIMEOUT:?} ({e}; {status:?}); \
-                     stderr:\n{}\nstdout:\n{}",
-                    stderr.lock().unwrap(),
-                    stdout.lock().unwrap().join("\n")
-                );
-            }
-        };
-        Self {
-            child,
-            port,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// Parsed JSON log lines so far.
-    fn events(&self) -> Vec<Value> {
-        self.stdout
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    fn logs(&self) -> String {
-        format!(
-            "cfsign stdout:\n{}\ncfsign stderr:\n{}",
-            self.stdout.lock().unwrap().join("\n"),
-            self.stderr.lock().unwrap()
-        )
-    }
-}
-
-/// `{"message":"cfsign listening","local":"127.0.0.1:PORT",...}` → PORT.
-fn listening_port(line: &str) -> Option<u16> {
-    let v: Value = serde_json::from_str(line).ok()?;
-    let fields = if v.get("message").is_some() {
-        &v
-    } else {
-        v.get("fields")?
-    };
-    if fields["message"] != "cfsign listening" {
-        return None;
-    }
-    let local: std::net::SocketAddr = fields["local"].as_str()?.parse().ok()?;
-    Some(local.port())
-}
-
-/// The test configuration; `request_timeout` as humantime text ("10s").
-fn config_text(dir: &Path, allowed_origins: &[String], request_timeout: &str) -> String {
-    let key = manifest_dir().join("tests/fixtures/keys/rsa2048.pem");
-    format!(
-        r#"
-[server]
-shutdown_grace = "1s"
-request_timeout = "{request_timeout}"
-
-[signing]
-workers = 1
-
-[auth]
-issuers = ["{ISSUER}"]
-audiences = ["{AUDIENCE}"]
-algorithms = ["HS256"]
-hmac_secret_files = ["{secret}"]
-
-[cors]
-allowed_origins = {origins}
-max_age = "1m"
-
-[[distributions]]
-name = "videos"
-domain = "{DIST_DOMAIN}"
-keys = [{{ key_pair_id = "{KEY_PAIR_ID}", private_key_file = "{key}" }}]
-cookies = {{ domain = "{SITE}", path = "{COOKIE_PATH}", secure = true, http_only = true, same_site = "Lax" }}
-
-[[grants]]
-name = "player"
-subjects = ["browser-user"]
-distributions = ["videos"]
-allow = ["/hls/*"]
-max_ttl = "1h"
-default_ttl = "10m"
-allow_wildcard_policy = true
-allow_cookies = true
-"#,
-        secret = dir.join("hmac.secret").display(),
-        origins = serde_json::to_string(allowed_origins).unwrap(),
-        key = key.display(),
-    )
+/// `cfsign serve` on the test configuration; `request_timeout` as humantime
+/// text ("10s").
+fn start_cfsign(allowed_origins: &[String], request_timeout: &str) -> Server {
+    Server::start_with(&[("RUST_LOG", "info")], |c| {
+        c.server.listen = None;
+        c.server.metrics_listen = None;
+        c.server.shutdown_grace = Some("1s".into());
+        c.server.request_timeout = Some(request_timeout.into());
+        c.signing.insert("workers".into(), 1.into());
+        let mut cors = toml::Table::new();
+        cors.insert("max_age".into(), "1m".into());
+        c.cors = Some(Cors {
+            allowed_origins: allowed_origins.to_vec(),
+            other: cors,
+        });
+        let mut videos = Distribution::new(
+            "videos",
+            DIST_DOMAIN,
+            vec![Key::new(KEY_PAIR_ID, key_file("rsa2048.pem"))],
+        );
+        let mut cookies = toml::Table::new();
+        cookies.insert("domain".into(), SITE.into());
+        cookies.insert("path".into(), COOKIE_PATH.into());
+        cookies.insert("secure".into(), true.into());
+        cookies.insert("http_only".into(), true.into());
+        cookies.insert("same_site".into(), "Lax".into());
+        videos.cookies = Some(cookies);
+        c.distributions = vec![videos];
+        c.grants = vec![Grant {
+            default_ttl: Some("10m".into()),
+            allow_wildcard_policy: Some(true),
+            allow_cookies: Some(true),
+            ..Grant::subject("player", "browser-user", "videos", "/hls/*", "1h")
+        }];
+    })
 }
 
 fn token() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    encode(
-        &Header::new(Algorithm::HS256),
-        &json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": "browser-user", "iat": now, "exp": now + 600 }),
-        &EncodingKey::from_secret(SECRET),
-    )
-    .unwrap()
+    tokens::token(json!({ "sub": "browser-user" }))
 }
 
 // ----------------------------------------------------------------- page ----
@@ -419,16 +287,8 @@ async fn a_browser_gets_a_signed_url_and_stores_signed_cookies_across_origins() 
     let cross = format!("http://127.0.0.1:{page_port}");
     let cdn = format!("http://cdn.{SITE}:{cdn_port}");
 
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hmac.secret"), SECRET).unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        config_text(dir.path(), &[allowed.clone(), cross.clone()], "10s"),
-    )
-    .unwrap();
-    let cfsign = Cfsign::start(&config);
-    let api = format!("http://api.{SITE}:{}", cfsign.port);
+    let cfsign = start_cfsign(&[allowed.clone(), cross.clone()], "10s");
+    let api = format!("http://api.{SITE}:{}", cfsign.addr.port());
 
     let page_config = json!({
         "api": api,
@@ -456,7 +316,7 @@ async fn a_browser_gets_a_signed_url_and_stores_signed_cookies_across_origins() 
     let context = format!(
         "browser report:\n{}\nCDN hits: {hits:#?}\n{}",
         serde_json::to_string_pretty(&report).unwrap(),
-        cfsign.logs()
+        cfsign.all_logs()
     );
     let ctx = context.as_str();
     let [ok, no, xs] = [0, 1, 2].map(|i| &report["pages"][i]);
@@ -575,7 +435,7 @@ async fn a_browser_gets_a_signed_url_and_stores_signed_cookies_across_origins() 
     // origin's preflight stopped them), with the ids the pages read.
     let audit = |event: &str| -> Vec<String> {
         let mut ids: Vec<String> = cfsign
-            .events()
+            .json_lines()
             .iter()
             .filter(|e| e["target"] == "cfsign::audit" && e["event"] == event)
             .map(|e| e["request_id"].as_str().unwrap_or("").to_owned())
@@ -608,13 +468,9 @@ async fn a_browser_gets_a_signed_url_and_stores_signed_cookies_across_origins() 
 #[test]
 fn a_timed_out_request_still_carries_the_cors_headers() {
     let origin = format!("http://app.{SITE}:8443");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hmac.secret"), SECRET).unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, config_text(dir.path(), std::slice::from_ref(&origin), "300ms")).unwrap();
-    let cfsign = Cfsign::start(&config);
+    let cfsign = start_cfsign(std::slice::from_ref(&origin), "300ms");
 
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", cfsign.port)).unwrap();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", cfsign.addr.port())).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // Headers only: the token is checked, then the body is awaited in vain.
     write!(
@@ -630,7 +486,7 @@ fn a_timed_out_request_still_carries_the_cors_headers() {
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => answer.extend_from_slice(&buf[..n]),
-            Err(e) => panic!("no answer ({e}); {}", cfsign.logs()),
+            Err(e) => panic!("no answer ({e}); {}", cfsign.all_logs()),
         }
     }
     let head = String::from_utf8_lossy(&answer).to_ascii_lowercase();

@@ -22,58 +22,38 @@
 
 #![cfg(unix)]
 
-mod support;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
-use support::{Server, key_file, post, toml_path};
+
+use crate::harness::binary::{Server, config_dir};
+use crate::harness::fixtures::key_file;
+use crate::harness::net::{metric, parse_response, post};
+use crate::harness::tokens::token;
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(1);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Scheduling on a shared 2-core machine; far below "for ever".
 const SLACK: Duration = Duration::from_secs(3);
 
-/// One distribution and a grant for the `mailer`, so a real signing
-/// request can be made.
-fn reports(key_path: &Path) -> String {
-    format!(
-        r#"
-[[distributions]]
-name = "reports"
-domain = "https://cdn.example.com"
-path_prefix = "/uploads"
-keys = [{{ key_pair_id = "KAAAAAAAAAAAAA", private_key_file = "{}", active = true }}]
-
-[[grants]]
-name = "mailer"
-subjects = ["mailer"]
-distributions = ["reports"]
-allow = ["/uploads/*"]
-max_ttl = "7d"
-default_ttl = "1h"
-"#,
-        toml_path(key_path)
-    )
-}
-
 /// A server with the short bounds above, optionally under an open-files limit.
 fn start(open_files: Option<u64>) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hmac.secret"), support::HMAC_SECRET).unwrap();
-    let config = dir.path().join("config.toml");
-    let text = support::config_text(dir.path(), "2s", &reports(&key_file("rsa2048.pem"))).replace(
-        r#"request_timeout = "15s""#,
-        "request_timeout = \"15s\"\nheader_read_timeout = \"1s\"\nidle_timeout = \"2s\"",
+    let (dir, config) = config_dir(|c| {
+        c.server.shutdown_grace = Some("2s".into());
+        c.server.other.insert("header_read_timeout".into(), "1s".into());
+        c.server.other.insert("idle_timeout".into(), "2s".into());
+        c.add_uploads(&key_file("rsa2048.pem"));
+    });
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains(r#"idle_timeout = "2s""#)
     );
-    assert!(text.contains(r#"idle_timeout = "2s""#));
-    support::write_atomic(&config, &text);
     Server::start_in_with_open_files(dir, config, &[], open_files)
 }
 
@@ -125,7 +105,7 @@ fn http1_idle_after_one_request(addr: SocketAddr) -> Result<Duration, String> {
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut data = Vec::new();
     let mut buf = [0u8; 4096];
-    while support::parse_response(&data).is_none() {
+    while parse_response(&data).is_none() {
         match stream.read(&mut buf) {
             Ok(0) => {
                 return Err(format!(
@@ -137,7 +117,7 @@ fn http1_idle_after_one_request(addr: SocketAddr) -> Result<Duration, String> {
             Err(e) => return Err(format!("reading the answer: {e}")),
         }
     }
-    let (status, _, _) = support::parse_response(&data).unwrap();
+    let (status, _, _) = parse_response(&data).unwrap();
     if status != 200 {
         return Err(format!("GET /healthz answered {status}"));
     }
@@ -179,15 +159,6 @@ async fn h2c_idle_after_one_request(addr: SocketAddr) -> Result<Duration, String
             Err(format!("still open {:?} later", IDLE_TIMEOUT + SLACK))
         }
     }
-}
-
-/// Sum of the Prometheus samples of `name` whose line contains `label`.
-fn metric(text: &str, name: &str, label: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .filter(|l| l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// All the kinds at once, on one server: the test takes as long as the slowest.
@@ -247,7 +218,7 @@ async fn silent_connections_cannot_starve_a_real_caller() {
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    let token = support::token(json!({ "sub": "mailer" }));
+    let token = token(json!({ "sub": "mailer" }));
     let body = json!({ "key": "uploads/report.pdf", "ttl_seconds": 600 });
     let asked = Instant::now();
     let answer = tokio::time::timeout(

@@ -23,8 +23,6 @@
 //! thread-local subscriber would miss events emitted on another thread, and a
 //! global count would mix concurrent tests).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -33,13 +31,15 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Method, Request};
-use cfsign::signing::{PublicKey, RequestContext, base64cf, verify_url};
-use common::{Reply, TestApp, fixtures, now};
-use http_body_util::BodyExt;
+use cfsign::signing::{RequestContext, base64cf, verify_url};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
+
+use crate::harness::app::{Reply, TestApp};
+use crate::harness::config::Grant;
+use crate::harness::fixtures::{now, public};
 
 // ---------------------------------------------------------------------------
 // Audit capture
@@ -120,17 +120,7 @@ async fn send(router: &Router, route: &str, token: &str, body: String) -> (Reply
         .header("x-request-id", &id)
         .body(Body::from(body))
         .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let reply = Reply {
-        status,
-        headers,
-        json,
-        raw: bytes.to_vec(),
-    };
+    let reply = Reply::read(router.clone().oneshot(request).await.unwrap()).await;
     (reply, id)
 }
 
@@ -1129,10 +1119,6 @@ fn videos(name: &'static str, mut body: Value, path_and_query: &str) -> Inert {
     }
 }
 
-fn public(name: &str) -> PublicKey {
-    PublicKey::from_pem(&std::fs::read(fixtures().join("keys").join(name)).unwrap()).unwrap()
-}
-
 const RESERVED: [&str; 5] = ["Expires", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm"];
 
 /// Checks one policy document: one statement, exactly the expected resource,
@@ -1313,16 +1299,15 @@ async fn a_granted_wildcard_is_exactly_the_one_asked() {
 /// now capped at 9999-12-31T23:59:59Z, the last instant RFC 3339 can write.
 #[tokio::test]
 async fn expiries_beyond_year_9999_are_refused_even_when_max_ttl_allows_them() {
-    let app = TestApp::with_extra(
-        r#"
-[[grants]]
-name = "forever"
-subjects = ["forever"]
-distributions = ["reports"]
-allow = ["/uploads/*"]
-max_ttl = "500000000000years"
-"#,
-    )
+    let app = TestApp::with_config(|c| {
+        c.grants.push(Grant::subject(
+            "forever",
+            "forever",
+            "reports",
+            "/uploads/*",
+            "500000000000years",
+        ))
+    })
     .await;
     let token = app.token(json!({ "sub": "forever" }));
     let last = 253_402_300_799_i64; // 9999-12-31T23:59:59Z

@@ -2,13 +2,12 @@
 //! routed, every route in the source is documented, undocumented methods are
 //! 405, and every status the router produces for an operation is documented.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::Method;
-use common::TestApp;
 use serde_json::json;
+
+use crate::harness::app::TestApp;
 
 type Spec = BTreeMap<String, BTreeMap<String, BTreeSet<u16>>>;
 

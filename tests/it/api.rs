@@ -1,15 +1,12 @@
 //! The HTTP API driven in-process through the real router.
 
-mod common;
-
 use axum::http::Method;
-use cfsign::signing::{PublicKey, RequestContext, verify_cookies, verify_url};
-use common::{TestApp, fixtures, now};
+use cfsign::signing::{RequestContext, verify_cookies, verify_url};
 use serde_json::json;
 
-fn public(name: &str) -> PublicKey {
-    PublicKey::from_pem(&std::fs::read(fixtures().join("keys").join(name)).unwrap()).unwrap()
-}
+use crate::harness::app::TestApp;
+use crate::harness::config::Grant;
+use crate::harness::fixtures::{now, public};
 
 fn valid_now(url: &str, kpid: &str, key: &str) -> bool {
     let pk = public(key);
@@ -179,17 +176,12 @@ async fn signed_cookies_come_in_the_body_and_as_set_cookie_headers() {
 #[tokio::test]
 async fn cookies_use_the_distribution_cookie_domain() {
     let app = TestApp::new().await;
-    let app_with_cookies = TestApp::with_extra(
-        r#"
-[[grants]]
-name = "reports-web"
-subjects = ["web-reports"]
-distributions = ["reports"]
-allow = ["/uploads/*"]
-max_ttl = "1h"
-allow_cookies = true
-"#,
-    )
+    let app_with_cookies = TestApp::with_config(|c| {
+        c.grants.push(Grant {
+            allow_cookies: Some(true),
+            ..Grant::subject("reports-web", "web-reports", "reports", "/uploads/*", "1h")
+        })
+    })
     .await;
     drop(app);
     let token = app_with_cookies.token(json!({ "sub": "web-reports" }));

@@ -1,0 +1,18 @@
+//! The one test harness.
+//!
+//! - [`app::TestApp`]: the real router in-process, on a [`config::TestConfig`]
+//!   a test changes with a closure (`TestApp::with_config(|c| ...)`).
+//! - [`binary::Server`]: the real `cfsign serve` process on the same kind of
+//!   config; [`binary::run_cfsign`] for short-lived subcommands.
+//! - [`fixtures`]: the files in `tests/fixtures/`, the clock.
+//! - [`tokens`]: the issuer, audience and secret every config trusts, and
+//!   tokens for every kind of caller.
+//! - [`net`]: an HTTP client for the real server, raw requests, and checks
+//!   that CloudFront would accept what it signed.
+
+pub mod app;
+pub mod binary;
+pub mod config;
+pub mod fixtures;
+pub mod net;
+pub mod tokens;

@@ -1,0 +1,30 @@
+//! The integration tests, in one binary (each test binary links the whole
+//! crate; one link instead of twenty). The shared harness is [`harness`];
+//! every other module is one area of behaviour.
+//!
+//! `differential` and `browser` need tools their setup scripts install
+//! (`tests/differential/setup.sh`, `tests/browser/setup.sh`); without them
+//! they are skipped, except under CI.
+
+mod harness;
+
+mod api;
+mod auth;
+mod browser;
+mod bypass;
+mod cache;
+mod cli;
+mod config;
+mod connections;
+mod differential;
+mod e2e;
+mod faults;
+mod jwks;
+mod lifecycle;
+mod metrics_exposure;
+mod openapi;
+mod paths;
+mod properties;
+mod rotation;
+mod tokens;
+mod vectors;
