@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use crate::auth::Caller;
-use crate::service::Grantee;
+use crate::service::IssuanceRecord;
 
 /// Who asked, for audit events.
 #[derive(Debug, Clone, Copy)]
@@ -20,8 +20,9 @@ pub struct Who<'a> {
 }
 
 /// A signature was issued.
-pub fn issued(who: Who<'_>, kind: &'static str, g: &Grantee) {
+pub fn issued(who: Who<'_>, kind: &'static str, record: &IssuanceRecord) {
     let caller = who.caller;
+    let g = &record.granted;
     tracing::info!(
         target: "cfsign::audit",
         event = "issued",
@@ -34,7 +35,7 @@ pub fn issued(who: Who<'_>, kind: &'static str, g: &Grantee) {
         distribution = g.distribution.as_str(),
         resource = g.resource.as_str(),
         grant = g.grant.as_str(),
-        policy_type = g.policy_type.as_str(),
+        policy_type = record.policy_type.as_str(),
         expires = g.expires,
         hash_algorithm = g.hash_algorithm.as_str(),
         key_pair_id = g.key_pair_id.as_str(),

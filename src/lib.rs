@@ -1,15 +1,33 @@
 //! cfsign: Amazon CloudFront signed URLs and signed cookies, as a library, a
 //! CLI and a JWT-authenticated HTTP service.
 //!
-//! - [`cli`]: the `cfsign` command line (sign, sign-cookies, verify, keygen).
+//! # Layout
+//!
+//! - [`signing`]: the pure signing core (policies, CloudFront base64, keys
+//!   and backends, URL and cookie building, verification). No I/O, no HTTP;
+//!   time is a parameter.
+//! - [`auth`]: JWT verification (one `KeyStore` of rules and keys from every
+//!   source, JWKS refresh) and grants.
+//! - [`service`]: the one issuance pipeline, [`service::Signing`]: plan →
+//!   signature cache → signing pool → sign → record.
+//! - [`http`]: router, layers, the accept loop, extractors, problem+json and
+//!   the one code → status table; routes only extract, call and answer.
+//! - [`error_code`]: the problem codes, part of the contract.
+//! - [`audit`]: the audit events; [`metrics`]: the Prometheus series;
+//!   [`telemetry`]: logging.
+//! - [`config`]: the file's shape, loading and validation.
+//! - [`server`]: building the state from configuration, serving, reload.
+//! - [`dev`]: `cfsign dev` (in-memory keys and secret).
 //! - [`secret_file`]: reading key and passphrase files (bounded, wiped on drop).
-//! - [`signing`]: the pure signing core (policies, keys, URLs, cookies, verification).
+//! - [`cli`]: the `cfsign` command line (serve, dev, sign, sign-cookies,
+//!   verify, keygen, healthcheck).
 
 pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod dev;
+pub mod error_code;
 pub mod http;
 pub mod metrics;
 pub mod secret_file;

@@ -204,7 +204,7 @@ pub fn reload(state: &AppState, path: &std::path::Path) -> Result<(), ConfigErro
         .values()
         .map(|d| format!("{}={}", d.name, d.active.id))
         .collect();
-    state.snapshot.store(Arc::new(snapshot));
+    state.signing.snapshot().store(Arc::new(snapshot));
     state.auth.reload(&config.auth, keys);
     if let Some(jwks) = &state.jwks {
         jwks.reconfigure(JwksSettings::from_config(&config.auth));

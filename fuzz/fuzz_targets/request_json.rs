@@ -15,15 +15,14 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use cfsign::auth::Caller;
-use cfsign::service::{CookieRequest, IpRequest, Issuer, Plan, UrlRequest};
+use cfsign::service::{CookieRequest, Granted, IpRequest, Issuer, UrlRequest};
 use cfsign::signing::{CidrV4, FailureCode, RequestContext, verify_url};
 use common::{KEY_PAIR_ID, NOW, fixture};
 use libfuzzer_sys::fuzz_target;
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
 
-fn check_grantee(plan: &Plan, caller: &str) {
-    let g = &plan.grantee;
+fn check_granted(g: &Granted, caller: &str) {
     let (prefix, max_ttl, wildcard_ok) = match caller {
         "mailer" => ("https://cdn.example.com/uploads/", 7 * 86_400, false),
         _ => ("https://d111111abcdef8.cloudfront.net/hls/", 6 * 3_600, true),
@@ -39,8 +38,8 @@ fn check_grantee(plan: &Plan, caller: &str) {
 
 fn url(issuer: &Issuer<'_>, req: &UrlRequest, caller: &str) {
     let Ok(plan) = issuer.plan_url(req) else { return };
-    check_grantee(&plan, caller);
-    let answer = plan.sign_url().expect("a planned URL signs");
+    check_granted(plan.granted(), caller);
+    let answer = plan.sign().expect("a planned URL signs");
     let f = fixture();
     // An explicit range is checked from its own first address.
     let client_ip = match &req.ip_address {
@@ -70,15 +69,15 @@ fn url(issuer: &Issuer<'_>, req: &UrlRequest, caller: &str) {
     let policy: serde_json::Value = serde_json::from_str(verdict.policy_json.as_deref().unwrap()).unwrap();
     let statements = policy["Statement"].as_array().unwrap();
     assert_eq!(statements.len(), 1, "{policy}");
-    assert_eq!(statements[0]["Resource"], plan.grantee.resource.as_str(), "{policy}");
+    assert_eq!(statements[0]["Resource"], plan.granted().resource.as_str(), "{policy}");
 }
 
 fn cookies(issuer: &Issuer<'_>, req: &CookieRequest, caller: &str) {
     let Ok(plan) = issuer.plan_cookies(req) else { return };
-    check_grantee(&plan, caller);
-    let answer = plan.sign_cookies().expect("planned cookies sign");
-    for header in &answer.set_cookie {
-        assert!(!header.contains(['\r', '\n']), "{header:?}");
+    check_granted(plan.granted(), caller);
+    let answer = plan.sign().expect("planned cookies sign");
+    for (name, value) in &answer.cookies.0 {
+        assert!(!value.contains(['\r', '\n', ';']), "{name}={value:?}");
     }
 }
 

@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::auth::{AuthError, Denial};
-use crate::service::IssueError;
+use crate::error_code::ErrorCode;
+use crate::service::{Cause, IssueError};
 
 /// Content type of error bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -31,7 +32,7 @@ pub enum ApiError {
     #[error("{detail}")]
     Invalid {
         /// Stable code.
-        code: &'static str,
+        code: ErrorCode,
         /// Human explanation.
         detail: String,
     },
@@ -55,7 +56,7 @@ pub enum ApiError {
     NotReady(&'static str),
     /// Unexpected failure (500); the cause is logged, never returned.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
 
 /// The problem document.
@@ -71,21 +72,22 @@ pub struct Problem {
     /// What went wrong.
     pub detail: String,
     /// Stable machine-readable code.
-    pub code: String,
+    pub code: ErrorCode,
     /// The request id (also in the `x-request-id` header).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
 
 impl Problem {
-    /// A problem of `status` with `code` and `detail`.
-    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+    /// A problem with `code` (which decides the status) and `detail`.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        let status = status(code);
         Self {
             kind: format!("urn:cfsign:problem:{code}"),
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail: detail.into(),
-            code: code.to_owned(),
+            code,
             request_id: None,
         }
     }
@@ -102,33 +104,65 @@ impl Problem {
     }
 }
 
+/// The one table from problem code to HTTP status.
+pub fn status(code: ErrorCode) -> StatusCode {
+    use ErrorCode as C;
+    match code {
+        C::MalformedJson | C::BadRequest => StatusCode::BAD_REQUEST,
+        C::InvalidToken => StatusCode::UNAUTHORIZED,
+        C::Forbidden => StatusCode::FORBIDDEN,
+        C::NotFound => StatusCode::NOT_FOUND,
+        C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        C::Timeout => StatusCode::REQUEST_TIMEOUT,
+        C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        C::InvalidRequest
+        | C::InvalidBatch
+        | C::InvalidPath
+        | C::InvalidKey
+        | C::InvalidTimes
+        | C::InvalidPolicyResource
+        | C::PolicyResourceMismatch
+        | C::InvalidIpAddress
+        | C::InvalidQuery
+        | C::ReservedQueryParameter
+        | C::DistributionRequired => StatusCode::UNPROCESSABLE_ENTITY,
+        C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        C::Overloaded | C::NotReady | C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 impl ApiError {
-    /// Status and stable code.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The problem code (its status is [`status`] of it; refusals of
+    /// signing requests are audited with it as the reason).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
-            ApiError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
-            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
-            ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Unauthorized(_) => ErrorCode::InvalidToken,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::BadRequest(_) => ErrorCode::MalformedJson,
+            ApiError::Invalid { code, .. } => *code,
+            ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            ApiError::NotFound => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::Overloaded => ErrorCode::Overloaded,
+            ApiError::NotReady(_) => ErrorCode::NotReady,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 
     /// The problem document for this error (a refused token's detail is
     /// its public description: see [`AuthError::public_description`]).
+    /// The cause of a 500 is logged here, once, and never answered.
     pub fn problem(&self) -> Problem {
-        let (status, code) = self.status_and_code();
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(error = %cause, "internal error");
+        }
         let detail = match self {
             ApiError::Unauthorized(e) => e.public_description(),
             other => other.to_string(),
         };
-        Problem::new(status, code, detail)
+        Problem::new(self.code(), detail)
     }
 }
 
@@ -138,7 +172,7 @@ impl From<IssueError> for ApiError {
             IssueError::Invalid { code, detail } => ApiError::Invalid { code, detail },
             IssueError::Denied(d) => ApiError::Forbidden(d),
             IssueError::Overloaded => ApiError::Overloaded,
-            IssueError::Signing(cause) => ApiError::Internal(format!("signing failed: {cause}")),
+            IssueError::Signing(cause) => ApiError::Internal(Box::new(cause)),
             IssueError::Internal(cause) => ApiError::Internal(cause),
         }
     }
@@ -146,9 +180,6 @@ impl From<IssueError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(error = %cause, "internal error");
-        }
         let problem = self.problem();
         problem.into_response_with(|r| match &self {
             ApiError::Unauthorized(e) => {
@@ -173,11 +204,7 @@ impl IntoResponse for ApiError {
 /// other error response without a body (timeouts, framework rejections) into
 /// a problem document too, so every 4xx/5xx has the same shape.
 pub async fn problem_bodies(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id = super::record::request_id(request.extensions()).map(str::to_owned);
     let response = next.run(request).await;
     let status = response.status();
     let problem = match response.extensions().get::<Problem>() {
@@ -196,15 +223,22 @@ pub async fn problem_bodies(request: Request, next: Next) -> Response {
     Response::from_parts(parts, axum::body::Body::from(body))
 }
 
+/// A problem for an error answer that carries none (the timeout layer,
+/// framework rejections): the code whose status it is.
 fn generic(status: StatusCode) -> Problem {
     let code = match status {
-        StatusCode::REQUEST_TIMEOUT => "timeout",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::Timeout,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
     };
-    Problem::new(status, code, status.canonical_reason().unwrap_or("error"))
+    let mut problem = Problem::new(code, status.canonical_reason().unwrap_or("error"));
+    // The status is the answer's own (a 400-class status without a code of
+    // its own keeps its number).
+    problem.status = status.as_u16();
+    problem.title = status.canonical_reason().unwrap_or("Error");
+    problem
 }

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::auth::{AuthError, Caller};
+use crate::error_code::ErrorCode;
 
 /// `Json<T>` with problem+json rejections: 415 wrong content type, 400 bad
 /// syntax, 422 wrong shape (unknown fields, bad types), 413 too large.
@@ -34,7 +35,7 @@ fn map_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
         JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("invalid JSON: {}", e.body_text())),
         JsonRejection::JsonDataError(e) => ApiError::Invalid {
-            code: "invalid_request",
+            code: ErrorCode::InvalidRequest,
             detail: e.body_text(),
         },
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
@@ -65,7 +66,7 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         // A missing or malformed header is a refused token too: counted and audited.
         let result = bearer(parts).and_then(|token| {
-            let result = state.auth.authenticate(token, state.clock.now());
+            let result = state.auth.authenticate(token, state.signing.now());
             if let (Err(AuthError::UnknownKey), Some(jwks)) = (&result, &state.jwks)
                 && state.auth.unknown_kid(token).is_some()
             {
@@ -82,11 +83,7 @@ impl FromRequestParts<AppState> for Caller {
         };
         result.map_err(|e| {
             crate::metrics::jwt_failure(e.reason());
-            let request_id = parts
-                .headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
+            let request_id = super::record::request_id(&parts.extensions).unwrap_or("-");
             let who = crate::audit::Who {
                 caller: None,
                 request_id,
@@ -111,7 +108,7 @@ impl FromRequestParts<AppState> for ClientAddr {
             .await
             .ok()
             .map(|c| c.0.ip());
-        let snapshot = state.snapshot.load();
+        let snapshot = state.signing.snapshot().load();
         let trusted = |ip: &IpAddr| match ip {
             IpAddr::V4(v4) => snapshot.trusted_proxies.iter().any(|c| c.contains(*v4)),
             IpAddr::V6(_) => false,

@@ -1,28 +1,23 @@
-//! Shared, mostly immutable application state. The configuration snapshot
-//! sits behind an `ArcSwap` so a reload replaces it atomically.
+//! Shared, mostly immutable application state: the issuance service (whose
+//! configuration snapshot a reload replaces atomically), token
+//! verification, the JWKS refresher and the draining flag.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use arc_swap::ArcSwap;
-
 use crate::auth::{Authenticator, JwksFetcher};
-use crate::service::{Clock, SigningPool, Snapshot};
+use crate::service::{Clock, Signing, SigningPool, Snapshot};
 
 /// What handlers share.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// Distributions, keys and grants; swapped whole on reload.
-    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// The issuance pipeline, with the snapshot, pool and clock it runs on.
+    pub signing: Signing,
     /// Token verification.
     pub auth: Arc<Authenticator>,
     /// The JWKS refresher (idle while no URL is configured, so a reload
     /// can add one); `None` where nothing reloads (dev mode, tests).
     pub jwks: Option<Arc<JwksFetcher>>,
-    /// Where signing runs.
-    pub pool: Arc<SigningPool>,
-    /// "Now".
-    pub clock: Arc<dyn Clock>,
     /// Set when shutdown starts: `/readyz` turns 503 at once.
     pub draining: Arc<AtomicBool>,
 }
@@ -31,11 +26,9 @@ impl AppState {
     /// State over a loaded snapshot and authenticator.
     pub fn new(snapshot: Snapshot, auth: Authenticator, pool: SigningPool, clock: Arc<dyn Clock>) -> Self {
         Self {
-            snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
+            signing: Signing::new(snapshot, pool, clock),
             auth: Arc::new(auth),
             jwks: None,
-            pool: Arc::new(pool),
-            clock,
             draining: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -45,7 +38,7 @@ impl AppState {
         if self.draining.load(Ordering::Relaxed) {
             return Some("shutting down");
         }
-        if self.snapshot.load().distributions.is_empty() {
+        if self.signing.snapshot().load().distributions.is_empty() {
             return Some("no signing keys loaded");
         }
         if self.jwks.as_ref().is_some_and(|j| !j.loaded()) {

@@ -99,24 +99,10 @@ fn load_key(config: &SigningKeyConfig) -> Result<(KeyPairId, PrivateKey), String
         .map(Zeroizing::new)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let passphrase = match &config.passphrase_file {
-        Some(p) => Some(read_passphrase(p)?),
+        Some(p) => Some(crate::secret_file::read_passphrase(p).map_err(|e| format!("{}: {e}", p.display()))?),
         None => None,
     };
     let key = PrivateKey::from_pem(&pem, passphrase.as_ref().map(|p| p.as_slice()))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((id, key))
-}
-
-/// Reads a passphrase file, dropping one trailing newline (as editors add).
-fn read_passphrase(path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>, String> {
-    let mut bytes = std::fs::read(path)
-        .map(Zeroizing::new)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.ends_with(b"\n") {
-        bytes.pop();
-        if bytes.ends_with(b"\r") {
-            bytes.pop();
-        }
-    }
-    Ok(bytes)
 }

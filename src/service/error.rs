@@ -1,16 +1,20 @@
-//! Errors of issuing a signature; `http::error` maps each to a status.
+//! Errors of issuing a signature; `http::error` maps each code to a status.
 
 use crate::auth::Denial;
+use crate::error_code::ErrorCode;
 use crate::signing::KeyError;
 
-/// Why a request to sign (or verify) was not fulfilled.
+/// Cause of an unexpected failure, kept for the log (never answered).
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a request to sign was not fulfilled.
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
     /// The request is well-formed JSON but asks for something invalid (422).
     #[error("{detail}")]
     Invalid {
         /// Stable machine-readable code.
-        code: &'static str,
+        code: ErrorCode,
         /// What is wrong, for a human.
         detail: String,
     },
@@ -23,17 +27,40 @@ pub enum IssueError {
     /// The key failed to sign (500; cause logged, not returned).
     #[error("signing failed")]
     Signing(#[source] KeyError),
-    /// Anything else unexpected (500).
+    /// Anything else unexpected (500; cause logged, not returned).
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
 
 impl IssueError {
     /// A 422 with `code` and `detail`.
-    pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn invalid(code: ErrorCode, detail: impl Into<String>) -> Self {
         IssueError::Invalid {
             code,
             detail: detail.into(),
+        }
+    }
+
+    /// The problem code, which is also the audit reason.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            IssueError::Invalid { code, .. } => *code,
+            IssueError::Denied(_) => ErrorCode::Forbidden,
+            IssueError::Overloaded => ErrorCode::Overloaded,
+            IssueError::Signing(_) | IssueError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// A copy, for handing a planning result to the signing pool and back.
+    /// Not `Clone`: an internal cause is a boxed error, so its copy keeps
+    /// the cause's text only.
+    pub fn duplicate(&self) -> IssueError {
+        match self {
+            IssueError::Invalid { code, detail } => IssueError::invalid(*code, detail.clone()),
+            IssueError::Denied(d) => IssueError::Denied(d.clone()),
+            IssueError::Overloaded => IssueError::Overloaded,
+            IssueError::Signing(cause) => IssueError::Signing(cause.clone()),
+            IssueError::Internal(cause) => IssueError::Internal(cause.to_string().into()),
         }
     }
 }

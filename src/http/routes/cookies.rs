@@ -1,62 +1,108 @@
-//! `POST /v1/signed-cookies`: cookies in the body and as `Set-Cookie` headers.
-
-use std::time::Instant;
+//! `POST /v1/signed-cookies`: cookies in the body and as `Set-Cookie`
+//! headers with the distribution's attributes.
 
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::post;
 use axum::{Json, Router};
+use serde::Serialize;
 
+use super::asked;
 use crate::auth::Caller;
+use crate::config::{CookieConfig, SameSite};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ClientAddr};
-use crate::http::record::{Outcome, RequestId};
+use crate::http::record::RequestId;
 use crate::http::state::AppState;
-use crate::service::{CookieAnswer, CookieRequest, Issuer};
+use crate::service::{CookieAnswer, CookieRequest, Kind};
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/signed-cookies", post(sign_cookies))
 }
 
+/// The answer's body: the cookies, and the `Set-Cookie` values for callers
+/// that set them themselves (a backend relaying them to a browser).
+#[derive(Debug, Serialize)]
+struct CookieBody {
+    #[serde(flatten)]
+    answer: CookieAnswer,
+    set_cookie: Vec<String>,
+}
+
 async fn sign_cookies(
     State(state): State<AppState>,
     caller: Caller,
-    ClientAddr(client): ClientAddr,
+    ClientAddr(client_ip): ClientAddr,
     RequestId(request_id): RequestId,
     body: Result<ApiJson<CookieRequest>, ApiError>,
-) -> Result<(HeaderMap, Json<CookieAnswer>), ApiError> {
-    let outcome = Outcome::new("cookies", &caller, &request_id, client);
-    let ApiJson(req) = body.map_err(|e| outcome.rejected(e))?;
-    let started = Instant::now();
-    let deny = |e| outcome.denied(req.distribution.as_deref(), Some(&req.resource), e);
-    let snapshot = state.snapshot.load_full();
-    let plan = Issuer::new(&snapshot, &caller, state.clock.now(), client)
-        .plan_cookies(&req)
-        .map_err(deny)?;
-    if let Some(answer) = plan.cached_cookies() {
-        outcome.issued(&plan.grantee, started);
-        return cookie_response(answer);
-    }
-    let plan = std::sync::Arc::new(plan);
-    let job = std::sync::Arc::clone(&plan);
-    let answer = state
-        .pool
-        .run(move || job.sign_cookies())
-        .await
-        .and_then(|r| r)
-        .map_err(deny)?;
-    outcome.issued(&plan.grantee, started);
-    cookie_response(answer)
-}
-
-/// The JSON answer plus one `Set-Cookie` header per cookie.
-fn cookie_response(answer: CookieAnswer) -> Result<(HeaderMap, Json<CookieAnswer>), ApiError> {
+) -> Result<(HeaderMap, Json<CookieBody>), ApiError> {
+    let ctx = asked(&caller, &request_id, client_ip);
+    let ApiJson(req) = body.map_err(|e| super::rejected(&state, &ctx, Kind::Cookies, e))?;
+    let answer = state.signing.cookies(&ctx, &req).await?;
+    let attrs = attributes(&answer.attributes);
+    let set_cookie: Vec<String> = answer
+        .cookies
+        .0
+        .iter()
+        .map(|(n, v)| format!("{n}={v}{attrs}"))
+        .collect();
     let mut headers = HeaderMap::new();
-    for value in &answer.set_cookie {
-        let value = HeaderValue::from_str(value).map_err(|e| ApiError::Internal(format!("cookie header: {e}")))?;
+    for value in &set_cookie {
+        let value = HeaderValue::from_str(value).map_err(|e| ApiError::Internal(Box::new(e)))?;
         headers.append(SET_COOKIE, value);
     }
-    Ok((headers, Json(answer)))
+    Ok((headers, Json(CookieBody { answer, set_cookie })))
+}
+
+/// `; Domain=..; Path=..; Secure; HttpOnly; SameSite=..` — no `Expires` or
+/// `Max-Age`: AWS recommends session cookies; the policy carries the expiry.
+fn attributes(c: &CookieConfig) -> String {
+    let mut out = String::new();
+    if let Some(domain) = &c.domain {
+        out.push_str("; Domain=");
+        out.push_str(domain);
+    }
+    out.push_str("; Path=");
+    out.push_str(&c.path);
+    if c.secure {
+        out.push_str("; Secure");
+    }
+    if c.http_only {
+        out.push_str("; HttpOnly");
+    }
+    out.push_str(match c.same_site {
+        SameSite::Lax => "; SameSite=Lax",
+        SameSite::Strict => "; SameSite=Strict",
+        SameSite::None => "; SameSite=None",
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_follow_the_configuration_in_a_fixed_order() {
+        let c = CookieConfig {
+            domain: Some("example.com".into()),
+            path: "/hls".into(),
+            secure: true,
+            http_only: true,
+            same_site: SameSite::None,
+        };
+        assert_eq!(
+            attributes(&c),
+            "; Domain=example.com; Path=/hls; Secure; HttpOnly; SameSite=None"
+        );
+        let host_only = CookieConfig {
+            domain: None,
+            secure: false,
+            http_only: false,
+            ..CookieConfig::default()
+        };
+        assert_eq!(attributes(&host_only), "; Path=/; SameSite=Lax");
+    }
 }

@@ -32,7 +32,7 @@ struct MyGrants {
 }
 
 async fn my_grants(State(state): State<AppState>, caller: Caller) -> Json<MyGrants> {
-    let snapshot = state.snapshot.load();
+    let snapshot = state.signing.snapshot().load();
     let grants = snapshot
         .grants
         .for_caller(&caller)

@@ -39,9 +39,9 @@ pub fn metrics_router(state: AppState) -> Router {
 /// Prometheus text exposition. Unauthenticated: expose it only to the
 /// scraper (`metrics_listen` on a port the network keeps private).
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    crate::metrics::pool(state.pool.stats());
+    crate::metrics::pool(state.signing.pool().stats());
     crate::metrics::collect_process();
-    for d in state.snapshot.load().distributions.values() {
+    for d in state.signing.snapshot().load().distributions.values() {
         for (id, key) in &d.public_keys {
             crate::metrics::signing_key(&d.name, id.as_str(), key.algorithm().to_string(), *id == d.active.id);
         }

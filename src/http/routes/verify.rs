@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::auth::Caller;
+use crate::error_code::ErrorCode;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::http::state::AppState;
@@ -48,14 +49,14 @@ async fn verify(
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let invalid = |detail: &str| ApiError::Invalid {
-        code: "invalid_request",
+        code: ErrorCode::InvalidRequest,
         detail: detail.to_owned(),
     };
     let at = match &req.at {
         Some(text) => OffsetDateTime::parse(text, &Rfc3339)
             .map_err(|_| invalid("at must be an RFC 3339 date-time"))?
             .unix_timestamp(),
-        None => state.clock.now(),
+        None => state.signing.now(),
     };
     let client_ip = match &req.client_ip {
         Some(ip) => Some(
@@ -65,7 +66,7 @@ async fn verify(
         None => None,
     };
     let ctx = RequestContext { at, client_ip };
-    let snapshot = state.snapshot.load_full();
+    let snapshot = state.signing.snapshot().load_full();
     // Verification is one public-key operation: cheap enough for the reactor.
     let verdict = match &req.cookies {
         Some(cookies) => {
