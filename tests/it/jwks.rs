@@ -2,69 +2,26 @@
 //! new `kid` is picked up, the last good keys survive the server going away,
 //! and a JWKS never loaded keeps the service not ready.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
-use cfsign::signing::{KeySpec, PrivateKey};
-use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use cfsign::signing::KeySpec;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::harness::app::TestApp;
 use crate::harness::fixtures::now;
+use crate::harness::jwks::{Jwks, JwksServer, JwtKey, jwks_doc};
 use crate::harness::tokens::{AUDIENCE, ISSUER};
 
-struct SigningKey {
-    kid: String,
-    key: EncodingKey,
-    jwk: Jwk,
+fn new_key(kid: &str) -> JwtKey {
+    JwtKey::generate(KeySpec::Rsa2048, kid)
 }
 
-fn new_key(kid: &str) -> SigningKey {
-    let pem = PrivateKey::generate(KeySpec::Rsa2048).unwrap().to_pkcs8_pem().unwrap();
-    let key = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
-    let mut jwk = Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap();
-    jwk.common.key_id = Some(kid.to_owned());
-    SigningKey {
-        kid: kid.to_owned(),
-        key,
-        jwk,
-    }
-}
-
-fn token(k: &SigningKey, kid: &str) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.to_owned());
+fn token(k: &JwtKey, kid: &str) -> String {
     let claims = json!({ "sub": "mailer", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600 });
-    encode(&header, &claims, &k.key).unwrap()
-}
-
-fn jwks(keys: &[&SigningKey]) -> String {
-    serde_json::to_string(&JwkSet {
-        keys: keys.iter().map(|k| k.jwk.clone()).collect(),
-    })
-    .unwrap()
-}
-
-/// Serves `doc` at /jwks.json until the returned sender is dropped.
-async fn jwks_server(doc: Arc<Mutex<String>>) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    let app = Router::new().route("/jwks.json", get(move || async move { doc.lock().unwrap().clone() }));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-    });
-    (url, tx)
+    k.token(Some(kid), &claims)
 }
 
 /// The standard app with the JWKS URL as its only JWT key source.
@@ -99,16 +56,15 @@ async fn ready(router: &Router) -> u16 {
 async fn jwks_rotation_and_outage() {
     let k1 = new_key("k1");
     let k2 = new_key("k2");
-    let doc = Arc::new(Mutex::new(jwks(&[&k1])));
-    let (url, stop) = jwks_server(Arc::clone(&doc)).await;
-    let app = app_for(&url).await;
+    let idp = JwksServer::serving(jwks_doc([&k1.jwk])).await;
+    let app = app_for(&idp.url).await;
     let router = &app.router;
     assert_eq!(ready(router).await, 200);
     assert_eq!(status(router, &token(&k1, &k1.kid)).await, 200);
     // k2 is not published yet: refused.
     assert_eq!(status(router, &token(&k2, &k2.kid)).await, 401);
     // Rotate: publish k2. An unknown kid triggers an early refetch.
-    *doc.lock().unwrap() = jwks(&[&k1, &k2]);
+    idp.set(Jwks::Good(jwks_doc([&k1.jwk, &k2.jwk])));
     let mut accepted = false;
     for _ in 0..50 {
         if status(router, &token(&k2, &k2.kid)).await == 200 {
@@ -119,7 +75,7 @@ async fn jwks_rotation_and_outage() {
     }
     assert!(accepted, "the new kid was never picked up");
     // The JWKS server goes away: the last good keys keep working.
-    drop(stop);
+    drop(idp);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(status(router, &token(&k1, &k1.kid)).await, 200);
     assert_eq!(status(router, &token(&k2, &k2.kid)).await, 200);

@@ -14,22 +14,20 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::get;
-use cfsign::signing::{KeyAlgorithm, KeySpec, PrivateKey};
-use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use cfsign::signing::{KeySpec, PrivateKey};
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::json;
 
 use crate::harness::binary::{Server, serve_expecting_exit};
 use crate::harness::config::{PublicKey, TestConfig};
-use crate::harness::fixtures::{key_file, now, write_atomic};
+use crate::harness::fixtures::{now, write_atomic};
+use crate::harness::jwks::{self, Jwks, JwksServer, JwtKey, fixture_key};
 use crate::harness::net::{client, post};
-use crate::harness::tokens::{AUDIENCE, ISSUER};
+use crate::harness::tokens::{AUDIENCE, ISSUER, signed};
 
 /// A verification key as the test holds it: where it goes and a token it signed.
 #[derive(Clone)]
@@ -46,10 +44,8 @@ struct Key {
 }
 
 fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey) -> String {
-    let mut header = Header::new(alg);
-    header.kid = kid.map(str::to_owned);
     let claims = json!({ "sub": "mailer", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 900, "iat": now() });
-    encode(&header, &claims, key).unwrap()
+    signed(alg, kid, key, &claims)
 }
 
 fn secret_key(id: &str, slot: &str, secret: &[u8], alg: Algorithm) -> Key {
@@ -69,21 +65,10 @@ fn new_key(id: &str, slot: &str, secret: Vec<u8>, public: Option<(String, Jwk, A
 }
 
 fn public_key(id: &str, kid: &str, private: &PrivateKey) -> Key {
-    let pkcs8 = private.to_pkcs8_pem().unwrap();
-    let (alg, enc) = match private.algorithm() {
-        KeyAlgorithm::EcdsaP256 => (Algorithm::ES256, EncodingKey::from_ec_pem(pkcs8.as_bytes())),
-        KeyAlgorithm::Rsa { .. } => (Algorithm::RS256, EncodingKey::from_rsa_pem(pkcs8.as_bytes())),
-    };
-    let enc = enc.unwrap();
-    let mut jwk = Jwk::from_encoding_key(&enc, alg).unwrap();
-    jwk.common.key_id = Some(kid.to_owned());
+    let k = JwtKey::from_private(private, kid);
     let pem = private.public_key().unwrap().to_pem().unwrap();
-    let token = sign(alg, Some(kid), &enc);
-    new_key(id, kid, Vec::new(), Some((pem, jwk, alg)), token)
-}
-
-fn fixture(name: &str) -> PrivateKey {
-    PrivateKey::from_pem(&std::fs::read(key_file(name)).unwrap(), None).unwrap()
+    let token = sign(k.alg, Some(kid), &k.encoding);
+    new_key(id, kid, Vec::new(), Some((pem, k.jwk, k.alg)), token)
 }
 
 fn generated(spec: KeySpec) -> PrivateKey {
@@ -132,7 +117,7 @@ fn source_keys(src: Src) -> [Key; 4] {
         });
     }
     let (rsa, ec) = match src {
-        Src::Pem => (fixture("rsa2048.pem"), fixture("ec-p256.pem")),
+        Src::Pem => (fixture_key("rsa2048.pem"), fixture_key("ec-p256.pem")),
         _ => (generated(KeySpec::Rsa2048), generated(KeySpec::EcdsaP256)),
     };
     let privates = [rsa, ec, generated(KeySpec::EcdsaP256), generated(KeySpec::Rsa2048)];
@@ -156,8 +141,7 @@ fn flat<'k>(sources: &[(Src, Vec<&'k Key>)], except: Option<Src>) -> Vec<&'k Key
 }
 
 fn jwks_doc(keys: &[&Key]) -> String {
-    let keys = keys.iter().filter_map(|k| Some(k.public.as_ref()?.1.clone())).collect();
-    serde_json::to_string(&JwkSet { keys }).unwrap()
+    jwks::jwks_doc(keys.iter().filter_map(|k| Some(&k.public.as_ref()?.1)))
 }
 
 /// The whole configuration: `[auth]` with `algorithms` and no key source
@@ -212,33 +196,6 @@ fn write_config(dir: &Path, sources: &[(Src, Vec<&Key>)], jwks_url: Option<&str>
     let config = dir.join("config.toml");
     c.write(&config);
     config
-}
-
-/// A JWKS served on loopback, counting the requests it answered.
-struct Idp {
-    url: String,
-    doc: Arc<Mutex<String>>,
-    hits: Arc<AtomicUsize>,
-}
-
-impl Idp {
-    async fn start(keys: &[&Key]) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-        let (doc, hits) = (Arc::new(Mutex::new(jwks_doc(keys))), Arc::new(AtomicUsize::new(0)));
-        let (d, h) = (Arc::clone(&doc), Arc::clone(&hits));
-        let serve = move || {
-            h.fetch_add(1, Ordering::SeqCst);
-            std::future::ready(d.lock().unwrap().clone())
-        };
-        // Serves until the test's runtime ends.
-        tokio::spawn(axum::serve(listener, Router::new().route("/jwks.json", get(serve))).into_future());
-        Self { url, doc, hits }
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
 }
 
 /// Starts the binary off the async workers (they serve the JWKS it fetches at start).
@@ -307,7 +264,7 @@ async fn refreshes(server: &Server, result: &str) -> usize {
 /// fetches run one after another, each counted once done, so the (h0+1)-th
 /// is the first request the servers answered after now. A token naming an
 /// unknown `kid` asks for it (`jwks_min_refetch = 0s`).
-async fn jwks_refresh(server: &Server, idps: &[&Idp], poke: &str) {
+async fn jwks_refresh(server: &Server, idps: &[&JwksServer], poke: &str) {
     let h0: usize = idps.iter().map(|i| i.hits()).sum();
     until(server, "a JWKS refresh", || async {
         assert_eq!(status(server, poke).await, 401, "a token of an unknown kid");
@@ -334,7 +291,7 @@ async fn run_row(table: Arc<Vec<(Src, [Key; 4])>>, changes: Vec<(Src, Change)>, 
     let (old, new) = (flat(&before, None), flat(&after, None));
     let url_change = changes.iter().find(|(s, _)| *s == Src::JwksUrl).map(|(_, c)| *c);
     let idp = match url_change {
-        Some(_) => Some(Idp::start(&pick(keys(Src::JwksUrl), START)).await),
+        Some(_) => Some(JwksServer::serving(jwks_doc(&pick(keys(Src::JwksUrl), START))).await),
         None => None,
     };
     let url = idp.as_ref().map(|i| i.url.clone());
@@ -345,7 +302,7 @@ async fn run_row(table: Arc<Vec<(Src, [Key; 4])>>, changes: Vec<(Src, Change)>, 
 
     write_config(server.dir.path(), &after, url.as_deref());
     if let (Some(idp), Some(change)) = (&idp, url_change) {
-        *idp.doc.lock().unwrap() = jwks_doc(&pick(keys(Src::JwksUrl), change.after()));
+        idp.set(Jwks::Good(jwks_doc(&pick(keys(Src::JwksUrl), change.after()))));
     }
     reload(&server).await;
     // File sources change with the reload itself.
@@ -395,9 +352,12 @@ async fn reload_that_changes_jwks_url_drops_the_first_urls_keys() {
     let k1 = public_key("k1", "first-1", &generated(KeySpec::EcdsaP256));
     let k2 = public_key("k2", "second-1", &generated(KeySpec::EcdsaP256));
     let poke = poke_token();
-    let (first, second) = (Idp::start(&[&k1]).await, Idp::start(&[&k2]).await);
+    let (first, second) = (
+        JwksServer::serving(jwks_doc(&[&k1])).await,
+        JwksServer::serving(jwks_doc(&[&k2])).await,
+    );
     // The second URL answers garbage at first: nothing can replace the first's keys.
-    *second.doc.lock().unwrap() = "not a JWKS yet".into();
+    second.set(Jwks::Good("not a JWKS yet".into()));
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &[(Src::JwksUrl, vec![])], Some(&first.url));
     let server = start(dir, config).await;
@@ -413,7 +373,7 @@ async fn reload_that_changes_jwks_url_drops_the_first_urls_keys() {
     let failed = || async { refreshes(&server, r#"result="failure""#).await > 0 };
     until(&server, "the second URL's garbage refused", failed).await;
     expect(&server, "after a failed fetch of the second URL", &[&k1, &k2], &[]).await;
-    *second.doc.lock().unwrap() = jwks_doc(&[&k2]);
+    second.set(Jwks::Good(jwks_doc(&[&k2])));
     let accepted = || async { status(&server, &k2.token).await == 200 };
     until(&server, "second URL's key accepted", accepted).await;
     jwks_refresh(&server, &[&first, &second], &poke).await;

@@ -15,16 +15,16 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use cfsign::signing::{KeySpec, PrivateKey};
+use cfsign::signing::KeySpec;
 use hmac_sha256::HMAC;
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
 use crate::harness::app::TestApp;
 use crate::harness::binary::Server;
 use crate::harness::config::{Grant, TestConfig};
 use crate::harness::fixtures::now;
+use crate::harness::jwks::JwtKey;
 use crate::harness::tokens::{self, AUDIENCE, HMAC_SECRET, ISSUER};
 
 /// A P-384 public key (no token here is signed with it).
@@ -37,21 +37,12 @@ struct Key {
     jwk: Value,
 }
 
-fn key(spec: KeySpec, alg: Algorithm, kid: &str, extra: Value) -> Key {
-    let pem = PrivateKey::generate(spec).unwrap().to_pkcs8_pem().unwrap();
-    let encoding = match spec {
-        KeySpec::Rsa2048 => EncodingKey::from_rsa_pem(pem.as_bytes()),
-        KeySpec::EcdsaP256 => EncodingKey::from_ec_pem(pem.as_bytes()),
+fn key(spec: KeySpec, kid: &str, extra: Value) -> Key {
+    let k = JwtKey::generate(spec, kid);
+    Key {
+        jwk: k.jwk_with(extra),
+        encoding: k.encoding,
     }
-    .unwrap();
-    let mut jwk = serde_json::to_value(Jwk::from_encoding_key(&encoding, alg).unwrap()).unwrap();
-    let members = jwk.as_object_mut().unwrap();
-    members.remove("alg");
-    members.insert("kid".into(), kid.into());
-    for (k, v) in extra.as_object().unwrap() {
-        members.insert(k.clone(), v.clone());
-    }
-    Key { encoding, jwk }
 }
 
 fn p384(kid: &str) -> Value {
@@ -59,10 +50,8 @@ fn p384(kid: &str) -> Value {
 }
 
 fn signed(alg: Algorithm, kid: Option<&str>, with: &Key) -> String {
-    let mut header = Header::new(alg);
-    header.kid = kid.map(str::to_owned);
     let claims = json!({ "sub": "mailer", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600 });
-    encode(&header, &claims, &with.encoding).unwrap()
+    tokens::signed(alg, kid, &with.encoding, &claims)
 }
 
 /// The standard app with `jwks` as a `jwks_file` and more algorithms allowed.
@@ -86,21 +75,11 @@ async fn status(app: &TestApp, token: &str) -> u16 {
 
 #[tokio::test]
 async fn jwks_keys_for_encryption_or_another_algorithm_never_verify() {
-    let enc = key(KeySpec::Rsa2048, Algorithm::RS256, "enc", json!({ "use": "enc" }));
-    let ops = key(
-        KeySpec::Rsa2048,
-        Algorithm::RS256,
-        "ops",
-        json!({ "key_ops": ["encrypt", "wrapKey"] }),
-    );
-    let oaep = key(KeySpec::Rsa2048, Algorithm::RS256, "oaep", json!({ "alg": "RSA-OAEP" }));
-    let rs384 = key(KeySpec::Rsa2048, Algorithm::RS384, "rs384", json!({ "alg": "RS384" }));
-    let sig = key(
-        KeySpec::Rsa2048,
-        Algorithm::RS256,
-        "sig",
-        json!({ "use": "sig", "key_ops": ["verify"] }),
-    );
+    let enc = key(KeySpec::Rsa2048, "enc", json!({ "use": "enc" }));
+    let ops = key(KeySpec::Rsa2048, "ops", json!({ "key_ops": ["encrypt", "wrapKey"] }));
+    let oaep = key(KeySpec::Rsa2048, "oaep", json!({ "alg": "RSA-OAEP" }));
+    let rs384 = key(KeySpec::Rsa2048, "rs384", json!({ "alg": "RS384" }));
+    let sig = key(KeySpec::Rsa2048, "sig", json!({ "use": "sig", "key_ops": ["verify"] }));
     let app = app_with_jwks(&[&enc.jwk, &ops.jwk, &oaep.jwk, &rs384.jwk, &sig.jwk]).await;
     for (token, why) in [
         (signed(Algorithm::RS256, Some("enc"), &enc), "use = enc"),
@@ -140,7 +119,7 @@ async fn a_pem_key_given_an_algorithm_verifies_that_one_only() {
 
 #[tokio::test]
 async fn kidless_es256_meets_every_key_of_its_family_in_one_order() {
-    let p256 = key(KeySpec::EcdsaP256, Algorithm::ES256, "unused", json!({}));
+    let p256 = key(KeySpec::EcdsaP256, "unused", json!({}));
     // Whichever curve sorts first, the P-256 key is reached.
     for (p384_kid, p256_kid) in [("a", "b"), ("b", "a")] {
         let mut jwk = p256.jwk.clone();

@@ -2,120 +2,20 @@
 //! a WARN is logged and `cfsign_jwks_refresh_total{result="failure"}` counts;
 //! requests are not slowed by a slow refresh; not ready until a first load.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::get;
-use cfsign::signing::{KeySpec, PrivateKey};
-use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use cfsign::signing::KeySpec;
 use serde_json::{Value, json};
 
 use super::{metric, sign_ok, url_body, wait_metric};
 use crate::harness::binary::Server;
 use crate::harness::fixtures::{key_file, now};
+use crate::harness::jwks::{Jwks, JwksServer, JwtKey, jwks_doc};
 use crate::harness::net::{client, post};
 use crate::harness::tokens::claims;
 
-struct JwtKey {
-    kid: String,
-    key: EncodingKey,
-    jwk: Jwk,
-}
-
-fn jwt_key(kid: &str, pem: &[u8]) -> JwtKey {
-    let key = EncodingKey::from_rsa_pem(pem).unwrap();
-    let mut jwk = Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap();
-    jwk.common.key_id = Some(kid.to_owned());
-    JwtKey {
-        kid: kid.to_owned(),
-        key,
-        jwk,
-    }
-}
-
 fn rs256(k: &JwtKey, kid: &str) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.to_owned());
-    encode(&header, &claims(json!({ "sub": "mailer" })), &k.key).unwrap()
-}
-
-fn jwks_doc(keys: &[&JwtKey]) -> String {
-    serde_json::to_string(&JwkSet {
-        keys: keys.iter().map(|k| k.jwk.clone()).collect(),
-    })
-    .unwrap()
-}
-
-/// What the fake identity provider answers at /jwks.json.
-#[derive(Clone)]
-enum Jwks {
-    Good(String),
-    Garbage,
-    Status500,
-    /// Answers `doc` only after this delay (longer than the 5 s fetch timeout).
-    Slow(Duration, String),
-}
-
-struct Idp {
-    url: String,
-    mode: Arc<Mutex<Jwks>>,
-    hits: Arc<AtomicUsize>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Idp {
-    async fn start(initial: Jwks) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-        let mode = Arc::new(Mutex::new(initial));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let (m, h) = (Arc::clone(&mode), Arc::clone(&hits));
-        let app = Router::new().route(
-            "/jwks.json",
-            get(move || {
-                let (m, h) = (Arc::clone(&m), Arc::clone(&h));
-                async move {
-                    h.fetch_add(1, Ordering::SeqCst);
-                    let mode = m.lock().unwrap().clone();
-                    match mode {
-                        Jwks::Good(doc) => (StatusCode::OK, doc),
-                        Jwks::Garbage => (StatusCode::OK, "<html>not a JWKS {{{".to_owned()),
-                        Jwks::Status500 => (StatusCode::INTERNAL_SERVER_ERROR, "oops".to_owned()),
-                        Jwks::Slow(delay, doc) => {
-                            tokio::time::sleep(delay).await;
-                            (StatusCode::OK, doc)
-                        }
-                    }
-                }
-            }),
-        );
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Self {
-            url,
-            mode,
-            hits,
-            _stop: tx,
-        }
-    }
-
-    fn set(&self, mode: Jwks) {
-        *self.mode.lock().unwrap() = mode;
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
+    k.token(Some(kid), &claims(json!({ "sub": "mailer" })))
 }
 
 /// `cfsign serve` whose only JWT key source is `jwks_url` (refreshed hourly,
@@ -171,10 +71,9 @@ async fn status_with(server: &Server, token: &str, request_id: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwks_garbage_or_500_on_refresh_keeps_the_last_good_keys() {
-    let k1 = jwt_key("k1", &std::fs::read(key_file("rsa2048.pem")).unwrap());
-    let pem = PrivateKey::generate(KeySpec::Rsa2048).unwrap().to_pkcs8_pem().unwrap();
-    let k2 = jwt_key("k2", pem.as_bytes());
-    let idp = Idp::start(Jwks::Good(jwks_doc(&[&k1]))).await;
+    let k1 = JwtKey::fixture("rsa2048.pem", "k1");
+    let k2 = JwtKey::generate(KeySpec::Rsa2048, "k2");
+    let idp = JwksServer::start(Jwks::Good(jwks_doc([&k1.jwk]))).await;
     let mut server = start_with_jwks(&idp.url);
     server
         .wait_log_async(Duration::from_secs(5), |v| v["message"] == "JWKS loaded")
@@ -221,7 +120,7 @@ async fn jwks_garbage_or_500_on_refresh_keeps_the_last_good_keys() {
     }
 
     // The provider recovers and publishes k2: picked up on the next refetch.
-    idp.set(Jwks::Good(jwks_doc(&[&k1, &k2])));
+    idp.set(Jwks::Good(jwks_doc([&k1.jwk, &k2.jwk])));
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut i = 0;
     while status_with(&server, &rs256(&k2, &k2.kid), &format!("k2-{i}")).await != 200 {
@@ -243,9 +142,9 @@ async fn jwks_garbage_or_500_on_refresh_keeps_the_last_good_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwks_slower_than_the_fetch_timeout_keeps_the_last_good_keys_and_blocks_nobody() {
     // The fetch timeout is a 5 s constant: this test takes about 6 s.
-    let k1 = jwt_key("k1", &std::fs::read(key_file("rsa2048.pem")).unwrap());
-    let doc = jwks_doc(&[&k1]);
-    let idp = Idp::start(Jwks::Good(doc.clone())).await;
+    let k1 = JwtKey::fixture("rsa2048.pem", "k1");
+    let doc = jwks_doc([&k1.jwk]);
+    let idp = JwksServer::start(Jwks::Good(doc.clone())).await;
     let mut server = start_with_jwks(&idp.url);
     server
         .wait_log_async(Duration::from_secs(5), |v| v["message"] == "JWKS loaded")
@@ -302,8 +201,8 @@ async fn jwks_slower_than_the_fetch_timeout_keeps_the_last_good_keys_and_blocks_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwks_failing_at_start_is_counted_and_the_service_is_not_ready_until_it_loads() {
-    let k1 = jwt_key("k1", &std::fs::read(key_file("rsa2048.pem")).unwrap());
-    let idp = Idp::start(Jwks::Status500).await;
+    let k1 = JwtKey::fixture("rsa2048.pem", "k1");
+    let idp = JwksServer::start(Jwks::Status500).await;
     let mut server = start_with_jwks(&idp.url);
     server
         .wait_log_async(Duration::from_secs(5), |v| {
@@ -318,7 +217,7 @@ async fn jwks_failing_at_start_is_counted_and_the_service_is_not_ready_until_it_
         "the failed fetch at start is not counted"
     );
     // The provider comes back; the first token (an unknown kid) asks for it.
-    idp.set(Jwks::Good(jwks_doc(&[&k1])));
+    idp.set(Jwks::Good(jwks_doc([&k1.jwk])));
     let good = rs256(&k1, &k1.kid);
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut i = 0;

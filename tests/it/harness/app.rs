@@ -10,11 +10,11 @@ use cfsign::http::{self, HttpOptions};
 use cfsign::server::{build_state, http_options};
 use cfsign::signing::{KeySpec, PrivateKey};
 use http_body_util::BodyExt;
-use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::config::TestConfig;
+use super::jwks::JwtKey;
 use super::tokens::{self, HMAC_SECRET};
 
 /// A running in-process app and what is needed to talk to it.
@@ -23,7 +23,9 @@ pub struct TestApp {
     pub state: http::AppState,
     pub config: Config,
     pub dir: tempfile::TempDir,
-    jwt_rsa_pem: String,
+    /// The RSA key behind [`TestApp::rs256_token`]; its public half is
+    /// `jwt-rsa.pub.pem` in `dir`.
+    jwt_key: JwtKey,
 }
 
 impl TestApp {
@@ -43,7 +45,7 @@ impl TestApp {
             jwt_key.public_key().unwrap().to_pem().unwrap(),
         )
         .unwrap();
-        let jwt_rsa_pem = jwt_key.to_pkcs8_pem().unwrap().to_string();
+        let jwt_key = JwtKey::from_private(&jwt_key, "rsa-1");
         let mut test_config = TestConfig::in_process(dir.path());
         change(&mut test_config);
         let config = test_config.load().unwrap();
@@ -56,7 +58,7 @@ impl TestApp {
             state,
             config,
             dir,
-            jwt_rsa_pem,
+            jwt_key,
         }
     }
 
@@ -67,8 +69,7 @@ impl TestApp {
 
     /// An RS256 token signed with the JWT test key, with `kid`.
     pub fn rs256_token(&self, kid: Option<&str>, claims: Value) -> String {
-        let key = EncodingKey::from_rsa_pem(self.jwt_rsa_pem.as_bytes()).unwrap();
-        tokens::signed(Algorithm::RS256, kid, &key, &tokens::claims(claims))
+        self.jwt_key.token(kid, &tokens::claims(claims))
     }
 
     pub fn mailer(&self) -> String {

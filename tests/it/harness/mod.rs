@@ -7,6 +7,8 @@
 //! - [`fixtures`]: the files in `tests/fixtures/`, the clock.
 //! - [`tokens`]: the issuer, audience and secret every config trusts, and
 //!   tokens for every kind of caller.
+//! - [`jwks`]: RSA and EC JWT keys, their JWK documents, and a JWKS
+//!   endpoint on loopback whose answer can be changed and whose hits counted.
 //! - [`net`]: an HTTP client for the real server, raw requests, and checks
 //!   that CloudFront would accept what it signed.
 
@@ -14,5 +16,6 @@ pub mod app;
 pub mod binary;
 pub mod config;
 pub mod fixtures;
+pub mod jwks;
 pub mod net;
 pub mod tokens;
