@@ -14,18 +14,22 @@ WORKDIR /src
 
 # Dependency layer: built from the manifests alone, cached until they change.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches \
+COPY crates/cfsign-signing/Cargo.toml crates/cfsign-signing/
+# Every target the manifest declares must exist, so each gets a stub.
+RUN mkdir -p src benches examples crates/cfsign-signing/src \
     && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs \
-    && echo 'fn main() {}' > benches/signing.rs \
+    && touch src/lib.rs crates/cfsign-signing/src/lib.rs \
+    && for f in benches/signing.rs benches/auth.rs examples/peer_loop.rs; do echo 'fn main() {}' > "$f"; done \
     && cargo build --release --locked \
-    && rm -rf src benches
+    && rm -rf src benches examples crates/cfsign-signing/src
 
-# The application itself.
+# The application itself (and its signing core, a workspace member).
+COPY crates/cfsign-signing/src ./crates/cfsign-signing/src
 COPY src ./src
 COPY benches ./benches
+COPY examples ./examples
 COPY openapi.yaml ./
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin cfsign
+RUN touch src/main.rs src/lib.rs crates/cfsign-signing/src/lib.rs && cargo build --release --locked --bin cfsign
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/cfsign /usr/local/bin/cfsign

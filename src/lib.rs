@@ -5,7 +5,8 @@
 //!
 //! - [`signing`]: the pure signing core (policies, CloudFront base64, keys
 //!   and backends, URL and cookie building, verification). No I/O, no HTTP;
-//!   time is a parameter.
+//!   time is a parameter. It is the `cfsign-signing` crate
+//!   (`crates/cfsign-signing`), re-exported.
 //! - [`auth`]: JWT verification (one `KeyStore` of rules and keys from every
 //!   source, JWKS refresh) and grants.
 //! - [`service`]: the one issuance pipeline, [`service::Signing`]: plan →
@@ -33,5 +34,5 @@ pub mod metrics;
 pub mod secret_file;
 pub mod server;
 pub mod service;
-pub mod signing;
+pub use cfsign_signing as signing;
 pub mod telemetry;

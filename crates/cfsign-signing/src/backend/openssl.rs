@@ -9,8 +9,8 @@ use openssl::sign::{Signer, Verifier};
 use zeroize::Zeroizing;
 
 use super::{PrivateKeyOps, PublicKeyOps};
-use crate::signing::hash::HashAlgorithm;
-use crate::signing::keys::{KeyAlgorithm, KeyError, KeySpec};
+use crate::hash::HashAlgorithm;
+use crate::keys::{KeyAlgorithm, KeyError, KeySpec};
 
 struct OpenSslPrivate {
     key: PKey<Private>,

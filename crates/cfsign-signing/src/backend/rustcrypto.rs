@@ -25,9 +25,9 @@ use sha2_rc::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::{PrivateKeyOps, PublicKeyOps};
-use crate::signing::hash::HashAlgorithm;
-use crate::signing::keys::{KeyAlgorithm, KeyError, KeySpec};
-use crate::signing::pem;
+use crate::hash::HashAlgorithm;
+use crate::keys::{KeyAlgorithm, KeyError, KeySpec};
+use crate::pem;
 
 /// `rsaEncryption` (PKCS#1).
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -138,7 +138,7 @@ pub(super) fn generate(spec: KeySpec) -> Result<Box<dyn PrivateKeyOps>, KeyError
 
 /// Finds the first PEM block whose label is in `labels` (skipping others,
 /// such as the `EC PARAMETERS` block `openssl ecparam -genkey` writes first;
-/// the scan is [`pem::blocks`], the one [`PrivateKey`](crate::signing::PrivateKey)
+/// the scan is [`pem::blocks`], the one [`PrivateKey`](crate::PrivateKey)
 /// checked the label with) and decodes it. The DER is kept in a zeroising [`SecretDocument`].
 fn decode_pem<'l>(
     pem: &[u8],
@@ -468,12 +468,12 @@ mod tests {
     use ::openssl::symm::Cipher;
 
     use super::*;
-    use crate::signing::keys::{Backend, PrivateKey, PublicKey};
+    use crate::keys::{Backend, PrivateKey, PublicKey};
 
-    const RSA_PEM: &[u8] = include_bytes!("../../../tests/fixtures/keys/rsa2048.pem");
-    const RSA_PUB_PEM: &[u8] = include_bytes!("../../../tests/fixtures/keys/rsa2048.pub.pem");
-    const EC_PEM: &[u8] = include_bytes!("../../../tests/fixtures/keys/ec-p256.pem");
-    const EC_PUB_PEM: &[u8] = include_bytes!("../../../tests/fixtures/keys/ec-p256.pub.pem");
+    const RSA_PEM: &[u8] = include_bytes!("../../../../tests/fixtures/keys/rsa2048.pem");
+    const RSA_PUB_PEM: &[u8] = include_bytes!("../../../../tests/fixtures/keys/rsa2048.pub.pem");
+    const EC_PEM: &[u8] = include_bytes!("../../../../tests/fixtures/keys/ec-p256.pem");
+    const EC_PUB_PEM: &[u8] = include_bytes!("../../../../tests/fixtures/keys/ec-p256.pub.pem");
     const HASHES: [HashAlgorithm; 2] = [HashAlgorithm::Sha1, HashAlgorithm::Sha256];
     const POLICY: &[u8] = br#"{"Statement":[{"Resource":"https://d111111abcdef8.cloudfront.net/image.jpg","Condition":{"DateLessThan":{"AWS:EpochTime":1767290400}}}]}"#;
 
