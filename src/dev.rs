@@ -2,18 +2,16 @@
 //! pair and a JWT secret are generated in memory at every start; a token for
 //! a dev caller is minted and printed with a ready `curl` line.
 
-use std::sync::Arc;
-
 use jsonwebtoken::{EncodingKey, Header, encode};
 use rand::RngCore;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::auth::{Authenticator, KeySet};
+use crate::auth::KeySet;
 use crate::config::{self, Config};
 use crate::http::{AppState, HttpOptions};
 use crate::server::http_options;
-use crate::service::{Clock, Distribution, SigningPool, Snapshot, SystemClock};
+use crate::service::{Distribution, Snapshot};
 use crate::signing::{KeyPairId, KeySpec, PrivateKey};
 
 /// Key pair id of the generated dev key.
@@ -85,12 +83,8 @@ impl DevSession {
         let snapshot = Snapshot::from_parts(vec![dist], &config);
         let mut secret = Zeroizing::new(vec![0u8; 32]);
         rand::rng().fill_bytes(&mut secret);
-        let auth = Authenticator::new(&config.auth, KeySet::hmac(&secret))
-            .with_token_cache(config.signing.token_cache_entries);
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let now = clock.now();
-        let pool = SigningPool::new(config.signing.workers, config.signing.queue_depth);
-        let state = AppState::new(snapshot, auth, pool, clock);
+        let state = crate::server::assemble(&config, snapshot, KeySet::hmac(&secret));
+        let now = state.signing.now();
         let mut session = Self {
             state,
             options: http_options(&config),

@@ -31,6 +31,7 @@ pub mod dev;
 pub mod error_code;
 pub mod http;
 pub mod metrics;
+pub mod path_rule;
 pub mod secret_file;
 pub mod server;
 pub mod service;

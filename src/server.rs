@@ -41,9 +41,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
         tracing::warn!("{warning}");
     }
     let keys = file_keys(config)?;
-    let auth = Authenticator::new(&config.auth, keys).with_token_cache(config.signing.token_cache_entries);
-    let pool = SigningPool::new(config.signing.workers, config.signing.queue_depth);
-    let mut state = AppState::new(snapshot, auth, pool, Arc::new(SystemClock));
+    let mut state = assemble(config, snapshot, keys);
     // Always there, idle without a URL: a reload may add one.
     let fetcher = Arc::new(JwksFetcher::new(
         JwksSettings::from_config(&config.auth),
@@ -57,6 +55,14 @@ pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
     tokio::spawn(Arc::clone(&fetcher).run());
     state.jwks = Some(fetcher);
     Ok(state)
+}
+
+/// The one composition root: the state every entry point serves (`serve`,
+/// `dev`, the tests) from configuration, loaded signing keys and JWT keys.
+pub fn assemble(config: &Config, snapshot: Snapshot, keys: KeySet) -> AppState {
+    let auth = Authenticator::new(&config.auth, keys).with_token_cache(config.signing.token_cache_entries);
+    let pool = SigningPool::new(config.signing.workers, config.signing.queue_depth);
+    AppState::new(snapshot, auth, pool, Arc::new(SystemClock))
 }
 
 /// Serves `state` on `listen` (or the configured address), and `/metrics` on

@@ -8,7 +8,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use zeroize::Zeroizing;
 
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, JwtAlgorithm};
 
 /// Why a key source could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -107,8 +107,8 @@ impl KeySet {
         }
         let mut named = Vec::new();
         for pk in &auth.public_keys {
-            let alg = match pk.algorithm.as_deref().map(super::parse_algorithm).transpose() {
-                Ok(alg) => alg,
+            let alg = match pk.algorithm.as_deref().map(str::parse::<JwtAlgorithm>).transpose() {
+                Ok(alg) => alg.map(|a| a.0),
                 Err(why) => {
                     errors.push(KeySetError::Parse {
                         what: format!("public_keys[{}]", pk.kid),
@@ -228,8 +228,8 @@ impl KeySet {
 fn hmac_requirement(auth: &AuthConfig) -> (usize, String) {
     auth.algorithms
         .iter()
-        .filter_map(|a| super::parse_algorithm(a).ok())
-        .filter_map(|a| Some((min_hmac_secret_bytes(a)?, a)))
+        .filter_map(|a| a.parse::<JwtAlgorithm>().ok())
+        .filter_map(|a| Some((min_hmac_secret_bytes(a.0)?, a.0)))
         .max_by_key(|(n, _)| *n)
         .map_or((32, "HS256".to_owned()), |(n, a)| (n, format!("{a:?}")))
 }
@@ -257,7 +257,7 @@ fn jws_algorithm(alg: Option<KeyAlgorithm>) -> Option<Option<Algorithm>> {
         KeyAlgorithm::UNKNOWN_ALGORITHM => return None,
         other => format!("{other:?}"),
     };
-    super::parse_algorithm(&name).ok().map(Some)
+    name.parse::<JwtAlgorithm>().ok().map(|a| Some(a.0))
 }
 
 /// Reads a key or secret file into memory that is wiped on drop.

@@ -24,8 +24,6 @@ pub use keyset::{KeySet, KeySetError, min_hmac_secret_bytes};
 pub use store::{KeyStore, Trust};
 pub use validator::{AuthError, Authenticator};
 
-use jsonwebtoken::Algorithm;
-
 /// Checks RSA and ECDSA token signatures with OpenSSL (about 10x faster than
 /// jsonwebtoken's pure-Rust provider) from now on, if the OpenSSL backend is
 /// built in and no token was handled before. True when OpenSSL does it.
@@ -35,23 +33,4 @@ pub fn use_openssl_for_tokens() -> bool {
     return openssl_jwt::install();
     #[cfg(not(feature = "openssl-backend"))]
     false
-}
-
-/// Parses an algorithm name from the allowlist (`RS256`, `ES256`, ...).
-pub fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
-    match name {
-        "HS256" => Ok(Algorithm::HS256),
-        "HS384" => Ok(Algorithm::HS384),
-        "HS512" => Ok(Algorithm::HS512),
-        "RS256" => Ok(Algorithm::RS256),
-        "RS384" => Ok(Algorithm::RS384),
-        "RS512" => Ok(Algorithm::RS512),
-        "PS256" => Ok(Algorithm::PS256),
-        "PS384" => Ok(Algorithm::PS384),
-        "PS512" => Ok(Algorithm::PS512),
-        "ES256" => Ok(Algorithm::ES256),
-        "ES384" => Ok(Algorithm::ES384),
-        "EdDSA" => Ok(Algorithm::EdDSA),
-        other => Err(format!("unsupported JWT algorithm {other:?} (none is never accepted)")),
-    }
 }

@@ -32,7 +32,8 @@ impl Rules {
             allowed: auth
                 .algorithms
                 .iter()
-                .filter_map(|a| super::parse_algorithm(a).ok())
+                .filter_map(|a| a.parse::<crate::config::JwtAlgorithm>().ok())
+                .map(|a| a.0)
                 .collect(),
             issuers: auth.issuers.clone(),
             audiences: auth.audiences.clone(),

@@ -3,9 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
-use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use time::{Date, PrimitiveDateTime, Time, UtcOffset};
 
 /// Why a date or duration argument could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,12 +113,9 @@ pub fn after(now: i64, secs: i64, input: &str) -> Result<i64, TimeError> {
 }
 
 /// Epoch seconds as RFC 3339 UTC (`2026-12-31T00:00:00Z`), or the bare number
-/// when the calendar cannot show it.
+/// when the calendar cannot show it: the service's answers say it the same way.
 pub fn display(epoch: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(epoch)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| epoch.to_string())
+    crate::service::rfc3339(epoch)
 }
 
 #[cfg(test)]

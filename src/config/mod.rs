@@ -3,6 +3,7 @@
 //! `__` separates levels). Problems are collected and reported all at once.
 
 mod model;
+mod types;
 mod validate;
 
 use std::path::Path;
@@ -14,6 +15,7 @@ pub use model::{
     AuthConfig, Config, CookieConfig, CorsConfig, DistributionConfig, GrantConfig, PublicKeyConfig, SameSite,
     ServerConfig, SigningConfig, SigningKeyConfig,
 };
+pub use types::{BaseUrl, GrantPattern, JwksUrl, JwtAlgorithm, Origin, PathPrefix};
 pub use validate::validate;
 
 /// Why the configuration could not be used; one line per problem.

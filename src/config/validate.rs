@@ -1,10 +1,13 @@
-//! Checks that need no file system: names, references between sections,
-//! ranges. Key files are read (and checked) when the service state is built.
+//! Checks that need no file system: every value against its type's rule
+//! (`config::types`, the one place each rule lives), then names,
+//! references between sections, ranges. Every problem is collected, so one
+//! start reports them all. Key files are read (and checked) when the
+//! service state is built.
 
 use std::collections::HashSet;
 
+use super::types::{BaseUrl, GrantPattern, JwksUrl, JwtAlgorithm, Origin, PathPrefix};
 use super::{Config, ConfigError};
-use crate::auth::parse_algorithm;
 use crate::signing::{CidrV4, KeyPairId};
 
 /// Every problem in `config`, or `Ok`.
@@ -33,7 +36,7 @@ fn check_auth(config: &Config, problems: &mut Vec<String>) {
         problems.push("auth.algorithms: list the JWT algorithms to accept, e.g. [\"RS256\"]".into());
     }
     for alg in &auth.algorithms {
-        if let Err(e) = parse_algorithm(alg) {
+        if let Err(e) = alg.parse::<JwtAlgorithm>() {
             problems.push(format!("auth.algorithms: {e}"));
         }
     }
@@ -42,34 +45,14 @@ fn check_auth(config: &Config, problems: &mut Vec<String>) {
         problems.push("auth: no JWT key source (hmac_secret_files, public_keys, jwks_file or jwks_url)".into());
     }
     if let Some(url) = &auth.jwks_url
-        && let Err(why) = check_jwks_url(url)
+        && let Err(why) = JwksUrl::try_from(url.clone())
     {
         problems.push(format!("auth.jwks_url: {why}"));
     }
     for pk in &auth.public_keys {
-        if let Some(Err(e)) = pk.algorithm.as_deref().map(parse_algorithm) {
+        if let Some(Err(e)) = pk.algorithm.as_deref().map(str::parse::<JwtAlgorithm>) {
             problems.push(format!("auth.public_keys[{}].algorithm: {e}", pk.kid));
         }
-    }
-}
-
-/// A JWKS decides who may sign anything, so it must come over HTTPS; plain
-/// HTTP only from this machine (a provider on loopback, tests).
-fn check_jwks_url(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL ({e}): {url:?}"))?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    match parsed.scheme() {
-        "https" if parsed.host().is_some() => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err(format!(
-            "must be an https:// URL (plain http:// is accepted for loopback addresses only): {url:?}"
-        )),
-        _ => Err(format!("must be an https:// URL, got {url:?}")),
     }
 }
 
@@ -83,23 +66,10 @@ fn check_distributions(config: &Config, problems: &mut Vec<String>) {
         if d.name.is_empty() || !names.insert(d.name.as_str()) {
             problems.push(format!("{at}: name must be non-empty and unique"));
         }
-        let domain_ok = (d.domain.starts_with("https://") || d.domain.starts_with("http://"))
-            && d.domain
-                .split_once("://")
-                .is_some_and(|(_, host)| !host.is_empty() && !host.contains(['/', '?', '#', '*']));
-        if !domain_ok {
-            problems.push(format!(
-                "{at}.domain: must be a base URL like https://cdn.example.com (no path), got {:?}",
-                d.domain
-            ));
+        if let Err(e) = BaseUrl::try_from(d.domain.clone()) {
+            problems.push(format!("{at}.domain: {e}"));
         }
-        if let Some(prefix) = &d.path_prefix
-            && (!prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['*', '?', '#']))
-        {
-            problems.push(format!(
-                "{at}.path_prefix: must look like /uploads (leading /, no trailing /, no wildcards)"
-            ));
-        } else if let Some(Err(e)) = d.path_prefix.as_deref().map(|p| crate::service::check_path(p, false)) {
+        if let Some(Err(e)) = d.path_prefix.clone().map(PathPrefix::try_from) {
             problems.push(format!("{at}.path_prefix: {e}"));
         }
         check_keys(&at, d, problems);
@@ -150,8 +120,8 @@ fn check_grants(config: &Config, problems: &mut Vec<String>) {
             ));
         }
         for p in &g.allow {
-            if let Err(e) = crate::service::check_grant_pattern(p) {
-                problems.push(format!("{at}.allow: pattern {p:?}: {e}"));
+            if let Err(e) = GrantPattern::try_from(p.clone()) {
+                problems.push(format!("{at}.allow: {e}"));
             }
         }
         if g.max_ttl.is_zero() {
@@ -185,11 +155,8 @@ fn check_server(config: &Config, problems: &mut Vec<String>) {
         problems.push("signing.queue_depth: must be positive".into());
     }
     for origin in &config.cors.allowed_origins {
-        if origin == "*" || !(origin.starts_with("https://") || origin.starts_with("http://")) || origin.ends_with('/')
-        {
-            problems.push(format!(
-                "cors.allowed_origins: {origin:?} must be an exact origin like https://app.example.com"
-            ));
+        if let Err(e) = Origin::try_from(origin.clone()) {
+            problems.push(format!("cors.allowed_origins: {e}"));
         }
     }
 }

@@ -38,3 +38,4 @@ pub use requests::{CookieRequest, IpRequest, UrlRequest};
 pub use sigcache::SignatureCache;
 pub use signing::{Context, MAX_BATCH, Signing};
 pub use snapshot::Snapshot;
+pub use times::rfc3339;

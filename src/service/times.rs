@@ -124,8 +124,10 @@ fn parse_time(field: &str, text: &str) -> Result<i64, IssueError> {
         })
 }
 
-/// An epoch time as RFC 3339 (answers carry both forms).
-pub(crate) fn rfc3339(epoch: i64) -> String {
+/// Epoch seconds as RFC 3339 UTC (`2026-12-31T00:00:00Z`), or the bare
+/// number when the calendar cannot show it. Answers carry both forms; the
+/// CLI prints it too.
+pub fn rfc3339(epoch: i64) -> String {
     OffsetDateTime::from_unix_timestamp(epoch)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
