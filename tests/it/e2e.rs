@@ -18,12 +18,7 @@ use crate::harness::tokens::{HMAC_SECRET, token};
 fn distributions(c: &mut TestConfig) {
     let mut reports = Distribution::reports(vec![Key::new("K2JCJMDEHXQW5F", key_file("rsa2048.pem"))]);
     reports.path_prefix = Some("/uploads".into());
-    let mut videos = Distribution::new(
-        "videos",
-        "https://d111111abcdef8.cloudfront.net",
-        vec![Key::new("KECDSA00000001", key_file("ec-p256.pem"))],
-    );
-    videos.hash_algorithm = Some("SHA256".into());
+    let mut videos = Distribution::videos();
     videos.cookies = Some(toml::toml! {
         domain = "d111111abcdef8.cloudfront.net"
         path = "/"

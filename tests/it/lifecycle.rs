@@ -32,12 +32,7 @@ const KEY_B: &str = "KBBBBBBBBBBBBB";
 fn reports(c: &mut TestConfig, keys: Vec<Key>) {
     let mut reports = Distribution::reports(keys);
     reports.path_prefix = Some("/uploads".into());
-    let mut videos = Distribution::new(
-        "videos",
-        "https://d111111abcdef8.cloudfront.net",
-        vec![Key::new("KECDSA00000001", key_file("ec-p256.pem"))],
-    );
-    videos.hash_algorithm = Some("SHA256".into());
+    let videos = Distribution::videos();
     c.distributions = vec![reports, videos];
     c.grants = Grant::fixtures();
 }

@@ -168,13 +168,26 @@ fn spawn_serve(
 /// Runs `cfsign serve` on a config expected to be refused: waits (bounded)
 /// for the exit and returns everything it printed.
 pub fn serve_expecting_exit(config: &Path, timeout: Duration) -> Exited {
-    let (mut child, logs, pumps) = spawn_serve(config, &[], None);
+    let (child, logs, pumps) = spawn_serve(config, &[], None);
+    let late = || format!("cfsign serve did not exit within {timeout:?} on a bad config");
+    collect_exit(child, &logs, pumps, timeout, late)
+}
+
+/// Waits (bounded) for `child` to exit, then for its output `pumps`, and
+/// returns what it printed; past `timeout` kills it and panics with `late()`.
+fn collect_exit(
+    mut child: Child,
+    logs: &Logs,
+    pumps: impl IntoIterator<Item = JoinHandle<()>>,
+    timeout: Duration,
+    late: impl FnOnce() -> String,
+) -> Exited {
     let status = match wait_exit(&mut child, timeout) {
         Some(s) => s,
         None => {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("cfsign serve did not exit within {timeout:?} on a bad config");
+            panic!("{}", late());
         }
     };
     for p in pumps {
@@ -216,23 +229,9 @@ pub fn run_cfsign(args: &[&str], timeout: Duration) -> Exited {
         pump(child.stdout.take().unwrap(), Arc::clone(&logs), false),
         pump(child.stderr.take().unwrap(), Arc::clone(&logs), true),
     ];
-    let status = match wait_exit(&mut child, timeout) {
-        Some(s) => s,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("cfsign {args:?} did not exit within {timeout:?}");
-        }
-    };
-    for p in pumps {
-        let _ = p.join();
-    }
-    let c = logs.inner.lock().unwrap();
-    Exited {
-        status,
-        stdout: c.stdout.clone(),
-        stderr: c.stderr.clone(),
-    }
+    collect_exit(child, &logs, pumps, timeout, || {
+        format!("cfsign {args:?} did not exit within {timeout:?}")
+    })
 }
 
 impl Server {

@@ -177,6 +177,15 @@ impl Distribution {
     pub fn reports(keys: Vec<Key>) -> Self {
         Self::new("reports", "https://cdn.example.com", keys)
     }
+
+    /// `videos` on `https://d111111abcdef8.cloudfront.net` with SHA-256,
+    /// signed by the fixture ECDSA key `KECDSA00000001`, no prefix.
+    pub fn videos() -> Self {
+        let keys = vec![Key::new("KECDSA00000001", key_file("ec-p256.pem"))];
+        let mut videos = Self::new("videos", "https://d111111abcdef8.cloudfront.net", keys);
+        videos.hash_algorithm = Some("SHA256".into());
+        videos
+    }
 }
 
 impl Grant {
