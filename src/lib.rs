@@ -14,10 +14,13 @@
 //! - [`http`]: router, layers, the accept loop, extractors, problem+json and
 //!   the one code → status table; routes only extract, call and answer.
 //! - [`error_code`]: the problem codes, part of the contract.
+//! - [`path_rule`]: the one rule for caller paths and patterns, which the
+//!   configuration's grant patterns and prefixes follow too.
 //! - [`audit`]: the audit events; [`metrics`]: the Prometheus series;
 //!   [`telemetry`]: logging.
-//! - [`config`]: the file's shape, loading and validation.
-//! - [`server`]: building the state from configuration, serving, reload.
+//! - [`config`]: the file's shape, the rule of each single value, loading
+//!   and validation (every problem in one start).
+//! - [`server`]: the composition root ([`server::assemble`]), serving, reload.
 //! - [`dev`]: `cfsign dev` (in-memory keys and secret).
 //! - [`secret_file`]: reading key and passphrase files (bounded, wiped on drop).
 //! - [`cli`]: the `cfsign` command line (serve, dev, sign, sign-cookies,

@@ -260,14 +260,13 @@ fn jws_algorithm(alg: Option<KeyAlgorithm>) -> Option<Option<Algorithm>> {
     name.parse::<JwtAlgorithm>().ok().map(|a| Some(a.0))
 }
 
-/// Reads a key or secret file into memory that is wiped on drop.
+/// Reads a key, secret or JWKS file (at most 1 MiB) into memory that is
+/// wiped on drop.
 fn read_secret(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeySetError> {
-    std::fs::read(path)
-        .map(Zeroizing::new)
-        .map_err(|source| KeySetError::Io {
-            path: path.display().to_string(),
-            source,
-        })
+    crate::secret_file::read(path).map_err(|source| KeySetError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 fn pem_key(path: &Path, pem: &[u8], alg: Option<Algorithm>) -> Result<DecodingKey, KeySetError> {

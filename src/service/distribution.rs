@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zeroize::Zeroizing;
-
 use super::sigcache::SignatureCache;
 use crate::config::{CookieConfig, DistributionConfig, SigningKeyConfig};
 use crate::signing::{HashAlgorithm, KeyPairId, PrivateKey, PublicKey};
@@ -95,9 +93,7 @@ impl Distribution {
 fn load_key(config: &SigningKeyConfig) -> Result<(KeyPairId, PrivateKey), String> {
     let id: KeyPairId = config.key_pair_id.parse().map_err(|e| format!("{e}"))?;
     let path = &config.private_key_file;
-    let pem = std::fs::read(path)
-        .map(Zeroizing::new)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let pem = crate::secret_file::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let passphrase = match &config.passphrase_file {
         Some(p) => Some(crate::secret_file::read_passphrase(p).map_err(|e| format!("{}: {e}", p.display()))?),
         None => None,
