@@ -19,6 +19,8 @@ pub struct Grant {
     groups: Vec<String>,
     /// Distribution names covered.
     pub distributions: Vec<String>,
+    /// The one used when a request names none and several are granted.
+    pub default_distribution: Option<String>,
     /// Path patterns as configured.
     pub allow: Vec<String>,
     allow_compiled: Vec<WildMatch>,
@@ -43,6 +45,7 @@ impl From<&GrantConfig> for Grant {
             scopes: g.scopes.clone(),
             groups: g.groups.clone(),
             distributions: g.distributions.clone(),
+            default_distribution: g.default_distribution.clone(),
             allow: g.allow.clone(),
             allow_compiled: g.allow.iter().map(|p| WildMatch::new(p)).collect(),
             max_ttl: g.max_ttl,

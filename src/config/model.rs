@@ -325,6 +325,10 @@ pub struct GrantConfig {
     pub groups: Vec<String>,
     /// Distributions (by name) this grant covers.
     pub distributions: Vec<String>,
+    /// The distribution used when a request names none and the caller's
+    /// grants cover several (one of `distributions`). Lets a second
+    /// distribution be granted without breaking callers that name none.
+    pub default_distribution: Option<String>,
     /// URL path patterns (`*` any run, `?` one character), e.g. `/uploads/*`.
     pub allow: Vec<String>,
     /// Longest lifetime a caller may ask for.

@@ -114,6 +114,13 @@ fn check_grants(config: &Config, problems: &mut Vec<String>) {
         for name in g.distributions.iter().filter(|n| !known.contains(n.as_str())) {
             problems.push(format!("{at}.distributions: unknown distribution {name:?}"));
         }
+        if let Some(default) = &g.default_distribution
+            && !g.distributions.contains(default)
+        {
+            problems.push(format!(
+                "{at}.default_distribution: {default:?} is not one of this grant's distributions"
+            ));
+        }
         if g.allow.is_empty() {
             problems.push(format!(
                 "{at}.allow: list at least one path pattern, e.g. \"/uploads/*\""

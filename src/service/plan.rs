@@ -221,18 +221,36 @@ impl<'a> Issuer<'a> {
             .collect();
         granted.sort_unstable();
         granted.dedup();
-        match granted.as_slice() {
-            [] => Err(Denial::NoGrant.into()),
-            [one] => self
-                .snapshot
-                .distribution(Some(one))
-                .cloned()
-                .ok_or_else(|| Denial::Distribution((*one).to_owned()).into()),
-            _ => Err(IssueError::invalid(
-                ErrorCode::DistributionRequired,
-                "several distributions are available to this caller: name one",
-            )),
-        }
+        let chosen = match granted.as_slice() {
+            [] => return Err(Denial::NoGrant.into()),
+            [one] => *one,
+            several => self.default_distribution().ok_or_else(|| {
+                let names: Vec<String> = several.iter().map(|n| format!("{n:?}")).collect();
+                IssueError::invalid(
+                    ErrorCode::DistributionRequired,
+                    format!(
+                        "several distributions are available to this caller: name one of {} in \"distribution\"",
+                        names.join(", ")
+                    ),
+                )
+            })?,
+        };
+        self.snapshot
+            .distribution(Some(chosen))
+            .cloned()
+            .ok_or_else(|| Denial::Distribution(chosen.to_owned()).into())
+    }
+
+    /// The `default_distribution` the caller's grants agree on, if any (grants
+    /// naming different defaults name none: the caller must choose).
+    fn default_distribution(&self) -> Option<&'a str> {
+        let mut defaults = self
+            .snapshot
+            .grants
+            .for_caller(self.caller)
+            .filter_map(|g| g.default_distribution.as_deref());
+        let first = defaults.next()?;
+        defaults.all(|d| d == first).then_some(first)
     }
 
     fn check_prefix(&self, dist: &Distribution, path: &str) -> Result<(), IssueError> {
@@ -327,6 +345,14 @@ allow = ["/*"]
 max_ttl = "1h"
 allow_wildcard_policy = true
 allow_cookies = true
+
+[[grants]]
+name = "rolled-out"
+subjects = ["rolled-out"]
+distributions = ["reports", "videos"]
+default_distribution = "reports"
+allow = ["/*"]
+max_ttl = "1h"
 "#;
 
     fn snapshot() -> Snapshot {
@@ -403,7 +429,15 @@ allow_cookies = true
             distribution: None,
             ..key("uploads/a")
         };
-        assert_eq!(code("both", nameless), ErrorCode::DistributionRequired);
+        let e = url(&s, "both", nameless.clone()).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::DistributionRequired);
+        assert!(e.to_string().contains(r#"name one of "reports", "videos""#), "{e}");
+        let defaulted = url(&s, "rolled-out", nameless).unwrap();
+        assert_eq!(
+            defaulted.granted().distribution,
+            "reports",
+            "the grant's default_distribution"
+        );
         let elsewhere = UrlRequest {
             policy_resource: Some("/uploads/b/*".into()),
             ..key("uploads/a")
