@@ -41,6 +41,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
         tracing::warn!("{warning}");
     }
     let keys = file_keys(config)?;
+    log_loaded(config, &snapshot, true);
     let mut state = assemble(config, snapshot, keys);
     // Always there, idle without a URL: a reload may add one.
     let fetcher = Arc::new(JwksFetcher::new(
@@ -82,7 +83,7 @@ pub async fn run(state: AppState, options: HttpOptions, listen: Option<SocketAdd
     {
         tracing::info!(%local, "metrics listening");
     }
-    tracing::info!(%local, "cfsign listening");
+    tracing::info!(%local, version = env!("CARGO_PKG_VERSION"), "cfsign listening");
     serve_until(listener, metrics, state, options, signal)
         .await
         .map_err(|source| RunError::Io { addr: local, source })
@@ -205,18 +206,58 @@ pub fn reload(state: &AppState, path: &std::path::Path) -> Result<(), ConfigErro
     for warning in &snapshot.warnings {
         tracing::warn!("{warning}");
     }
-    let active: Vec<String> = snapshot
-        .distributions
-        .values()
-        .map(|d| format!("{}={}", d.name, d.active.id))
-        .collect();
+    log_loaded(&config, &snapshot, false);
     state.signing.snapshot().store(Arc::new(snapshot));
     state.auth.reload(&config.auth, keys);
     if let Some(jwks) = &state.jwks {
         jwks.reconfigure(JwksSettings::from_config(&config.auth));
     }
-    tracing::info!(active_keys = ?active, "configuration reloaded");
+    tracing::info!(
+        distributions = config.distributions.len(),
+        grants = config.grants.len(),
+        "configuration reloaded"
+    );
     Ok(())
+}
+
+/// What a start or a reload loaded, once, for whoever reads the log: one
+/// line per distribution (its keys with their algorithms, the active one),
+/// then one for the token rules, grants and sizes. Never key material.
+fn log_loaded(config: &Config, snapshot: &Snapshot, at_start: bool) {
+    let what = if at_start {
+        "distribution loaded"
+    } else {
+        "distribution reloaded"
+    };
+    for d in snapshot.distributions.values() {
+        let keys: Vec<String> = d
+            .public_keys
+            .iter()
+            .map(|(id, key)| format!("{id} ({})", key.algorithm()))
+            .collect();
+        tracing::info!(
+            distribution = d.name.as_str(),
+            domain = d.domain.as_str(),
+            active_key = %d.active.id,
+            keys = keys.join(", "),
+            "{what}"
+        );
+    }
+    if at_start {
+        let algorithms: Vec<&str> = config.auth.algorithms.iter().map(String::as_str).collect();
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            issuers = config.auth.issuers.join(", "),
+            algorithms = algorithms.join(", "),
+            jwks_url = config.auth.jwks_url.as_deref().unwrap_or("-"),
+            grants = config.grants.len(),
+            signature_cache_entries = config.signing.cache_entries,
+            token_cache_entries = config.signing.token_cache_entries,
+            signing_workers = config.signing.workers,
+            signing_queue_depth = config.signing.queue_depth,
+            "configuration loaded"
+        );
+    }
 }
 
 /// The JWT keys from files (HMAC secrets, PEM keys, JWKS file), every

@@ -1,6 +1,8 @@
 //! Logging: `tracing` with JSON lines when stdout is not a terminal (or when
 //! asked), human-readable otherwise. Level from `RUST_LOG` (default `info`).
 //! Audit events use the target `cfsign::audit` so they can be routed apart.
+//! Text is coloured only on a terminal, and never when `NO_COLOR` is set
+//! (<https://no-color.org>): pipes and files get plain text.
 
 use std::io::IsTerminal;
 
@@ -45,6 +47,7 @@ pub fn init(format: LogFormat) -> LogGuard {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(true)
+        .with_ansi(colour(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR")))
         .with_writer(writer)
         .log_internal_errors(false);
     let _ = if json {
@@ -58,4 +61,23 @@ pub fn init(format: LogFormat) -> LogGuard {
         builder.try_init()
     };
     guard
+}
+
+/// Whether text logs may carry ANSI colours: on a terminal, unless
+/// `NO_COLOR` is set to anything non-empty.
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("".into())));
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None), "pipes and files get plain text");
+    }
 }

@@ -76,6 +76,9 @@ pub struct ServerConfig {
     /// Time given to in-flight requests after SIGTERM/Ctrl-C (and the drain delay).
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// One INFO access line per request (method, route template, status,
+    /// latency in ms, request id; target `cfsign::access`).
+    pub access_log: bool,
     /// Serve `/metrics` on this address (a port only the scraper reaches).
     pub metrics_listen: Option<SocketAddr>,
     /// Also serve `/metrics` on the main listener. Off by default: the
@@ -101,6 +104,7 @@ impl Default for ServerConfig {
             io_threads: 0,
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
+            access_log: true,
             metrics_listen: None,
             public_metrics: false,
             trusted_proxies: Vec::new(),

@@ -21,6 +21,7 @@ mod e2e;
 mod faults;
 mod jwks;
 mod lifecycle;
+mod logs;
 mod metrics_exposure;
 mod openapi;
 mod paths;

@@ -1,0 +1,114 @@
+//! Logs a person can use (issue 15, item 4): one INFO access line per
+//! request with the route template, the status and the latency as a number
+//! (never the query), which `server.access_log = false` switches off; what a
+//! start loaded, once (version, distributions with their keys, token rules,
+//! sizes). (Colour only on a terminal, `NO_COLOR` honoured: unit test in
+//! `src/telemetry.rs`.)
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::binary::Server;
+use crate::harness::net::{client, post};
+use crate::harness::tokens::token;
+
+fn access_lines(server: &Server) -> Vec<Value> {
+    server
+        .json_lines()
+        .into_iter()
+        .filter(|v| v["target"] == "cfsign::access")
+        .collect()
+}
+
+#[tokio::test]
+async fn each_request_has_one_access_line_with_a_numeric_latency_and_no_query() {
+    let server = Server::start(|c| c.add_reports());
+    let http = client();
+    let body = json!({ "key": "uploads/a.pdf", "query": { "response-content-type": "secret-looking" } });
+    let (status, _, answer) = post(
+        &http,
+        &server.url("/v1/signed-urls"),
+        &token(json!({ "sub": "mailer" })),
+        "access-1",
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let verify = http
+        .get(server.url("/v1/grants/me?x=should-not-appear"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verify.status(), 401);
+    let line = server.wait_log(Duration::from_secs(5), |v| {
+        v["target"] == "cfsign::access" && v["span"]["request_id"] == "access-1"
+    });
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["status"], 200, "{line}");
+    assert!(line["latency_ms"].is_f64(), "latency is a number: {line}");
+    assert_eq!(line["span"]["route"], "/v1/signed-urls", "{line}");
+    assert_eq!(line["span"]["method"], "POST", "{line}");
+    server.wait_log(Duration::from_secs(5), |v| {
+        v["target"] == "cfsign::access" && v["status"] == 401
+    });
+    let lines = access_lines(&server);
+    assert_eq!(lines.len(), 2, "one line per request");
+    for line in &lines {
+        let text = line.to_string();
+        assert!(
+            !text.contains("should-not-appear") && !text.contains("secret-looking"),
+            "{text}"
+        );
+    }
+    assert!(!server.all_logs().contains("Signature="), "no signed URL in the logs");
+}
+
+#[tokio::test]
+async fn access_log_false_switches_it_off() {
+    let server = Server::start(|c| {
+        c.add_reports();
+        c.server.other.insert("access_log".into(), false.into());
+    });
+    let r = client().get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // The audit event of a refused token is the marker that the request was handled.
+    let _ = client()
+        .post(server.url("/v1/signed-urls"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    server.wait_log(Duration::from_secs(5), |v| v["target"] == "cfsign::audit");
+    assert!(access_lines(&server).is_empty(), "{}", server.all_logs());
+}
+
+#[test]
+fn a_start_says_what_it_loaded_once() {
+    let server = Server::start(|c| c.add_reports());
+    let lines = server.json_lines();
+    let loaded: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["message"] == "configuration loaded")
+        .collect();
+    assert_eq!(loaded.len(), 1, "{lines:?}");
+    assert_eq!(loaded[0]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        loaded[0]["issuers"].as_str().is_some_and(|s| !s.is_empty()),
+        "{}",
+        loaded[0]
+    );
+    assert_eq!(loaded[0]["grants"], 1);
+    let dist = lines
+        .iter()
+        .find(|v| v["message"] == "distribution loaded")
+        .expect("a line per distribution");
+    assert_eq!(dist["distribution"], "reports");
+    assert_eq!(dist["active_key"], "K2JCJMDEHXQW5F");
+    assert!(
+        dist["keys"].as_str().unwrap().contains("K2JCJMDEHXQW5F (RSA-2048)"),
+        "{dist}"
+    );
+    let listening = lines.iter().find(|v| v["message"] == "cfsign listening").unwrap();
+    assert_eq!(listening["version"], env!("CARGO_PKG_VERSION"));
+}
