@@ -1,16 +1,13 @@
 //! Prometheus metrics: one process-wide recorder, rendered at `/metrics`.
 //!
-//! Names: `cfsign_http_requests_total{route,status}`,
-//! `cfsign_signatures_total{distribution,kind,policy_type,hash_algorithm,key_pair_id}`,
-//! `cfsign_signing_seconds` (histogram), `cfsign_signing_pool_in_flight`,
-//! `cfsign_signing_rejected_total`, `cfsign_signing_abandoned_total`,
-//! `cfsign_jwt_failures_total{reason}`,
-//! `cfsign_jwks_refresh_total{result}`, `cfsign_jwks_last_success_timestamp_seconds`,
-//! `cfsign_config_reloads_total{result}`, `cfsign_denials_total{reason}`,
-//! `cfsign_signature_cache_total{result}`, `cfsign_token_cache_total{result}`,
-//! `cfsign_signing_key_active{distribution,key_pair_id,algorithm}`,
-//! `cfsign_connections_open`, `cfsign_connections_closed_total{reason}`,
-//! `cfsign_accept_errors_total`, and the standard `process_*` metrics.
+//! Every `cfsign_*` family is declared once, with its type and HELP text, in
+//! [`families::FAMILIES`] (the README's metrics table is checked against
+//! it). Installing the recorder describes them all and creates at zero the
+//! series whose label sets are known, so a rate or an alert has a series
+//! from the first scrape rather than from the first event. Besides these,
+//! the standard `process_*` metrics of `metrics-process`.
+
+pub mod families;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -23,18 +20,33 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
+/// Buckets of `cfsign_signing_duration_seconds`: one signature, 0.5 ms
+/// (ECDSA, RSA on a fast core) to 1 s (a queue that is not keeping up).
+const SIGNING_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+
+/// Buckets of `cfsign_http_request_duration_seconds`: a cache hit or a
+/// probe (well under 1 ms) to `request_timeout` (10 s by default; a timed
+/// out request lands in the last finite bucket or `+Inf`).
+const HTTP_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// Installs the recorder once per process (later calls reuse it) and returns
 /// a handle that renders the exposition text. `None` if another recorder was
-/// installed first by someone else.
+/// installed first by someone else. Installing describes every family and
+/// creates the known series at zero ([`families::describe_and_initialise`]).
 pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            let buckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
-            PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(families::SIGNING_DURATION.into()), &SIGNING_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full(families::HTTP_DURATION.into()), &HTTP_BUCKETS)
                 .ok()?
                 .install_recorder()
-                .ok()
+                .ok()?;
+            families::describe_and_initialise();
+            Some(handle)
         })
         .as_ref()
 }
@@ -45,14 +57,21 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 #[derive(Debug, Clone, Default)]
 pub struct RouteSlot(Arc<OnceLock<MatchedPath>>);
 
-/// Middleware counting requests by route template and status. It runs
-/// outside routing, so it also counts timeouts, sheds and panics.
+/// Middleware counting requests and timing them by route template and
+/// status (`cfsign_http_requests_total`, `cfsign_http_request_duration_seconds`).
+/// It runs outside routing, the timeout and load shedding, so it also counts
+/// timeouts, sheds and panics. The time is until the response head: bodies
+/// are small and already built.
 pub async fn track_requests(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
     let slot = RouteSlot::default();
     request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;
     let route = slot.0.get().map_or("unmatched", |p| p.as_str()).to_owned();
-    metrics::counter!("cfsign_http_requests_total", "route" => route, "status" => response.status().as_u16().to_string()).increment(1);
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!(families::HTTP_DURATION, "route" => route.clone(), "status" => status.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("cfsign_http_requests_total", "route" => route, "status" => status).increment(1);
     response
 }
 
@@ -86,7 +105,7 @@ pub fn signed(
         "key_pair_id" => key_pair_id.to_owned()
     )
     .increment(1);
-    metrics::histogram!("cfsign_signing_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!(families::SIGNING_DURATION).record(started.elapsed().as_secs_f64());
 }
 
 /// Records a refused token.
@@ -105,9 +124,18 @@ pub fn jwks_refresh(ok: bool, last_success: i64) {
     metrics::gauge!("cfsign_jwks_last_success_timestamp_seconds").set(last_success as f64);
 }
 
-/// Records a configuration reload.
+/// Records a configuration reload: the counter by result, and whether the
+/// last one was applied (`cfsign_config_last_reload_successful`, 1 at start:
+/// the configuration in force is the one the process started with).
 pub fn reload(ok: bool) {
     metrics::counter!("cfsign_config_reloads_total", "result" => if ok { "success" } else { "failure" }).increment(1);
+    metrics::gauge!("cfsign_config_last_reload_successful").set(if ok { 1.0 } else { 0.0 });
+}
+
+/// Publishes readiness (`cfsign_ready`: 1 when `/readyz` would answer 200),
+/// refreshed at each scrape.
+pub fn ready(ready: bool) {
+    metrics::gauge!("cfsign_ready").set(if ready { 1.0 } else { 0.0 });
 }
 
 /// Refreshes process metrics (`process_cpu_seconds_total`,
@@ -120,6 +148,28 @@ pub fn collect_process() {
             collector
         })
         .collect();
+    // metrics-process writes 0 for an unlimited RLIMIT_AS, which reads as
+    // "no memory allowed" (and makes used/max ratios infinite). Prometheus'
+    // own client (client_golang through procfs) reports unlimited as
+    // 2^64 - 1; do the same. (RLIMIT_NOFILE cannot be unlimited on Linux.)
+    if address_space_unlimited() {
+        metrics::gauge!("process_virtual_memory_max_bytes").set(u64::MAX as f64);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn address_space_unlimited() -> bool {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct passed.
+    unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) == 0 && limit.rlim_cur == libc::RLIM_INFINITY }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn address_space_unlimited() -> bool {
+    false
 }
 
 /// Publishes the loaded signing keys: `cfsign_signing_key_active{distribution,

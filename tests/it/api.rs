@@ -537,7 +537,7 @@ async fn metrics_expose_signatures_keys_pool_and_process() {
     for needle in [
         "cfsign_signatures_total{distribution=\"reports\",kind=\"url\",policy_type=\"canned\",hash_algorithm=\"SHA1\",key_pair_id=\"K2JCJMDEHXQW5F\"}",
         "cfsign_http_requests_total{route=\"/v1/signed-urls\",status=\"200\"}",
-        "cfsign_signing_seconds_bucket",
+        "cfsign_signing_duration_seconds_bucket",
         "cfsign_signing_pool_in_flight",
         "cfsign_signing_rejected_total 0",
         "cfsign_signing_abandoned_total 0",

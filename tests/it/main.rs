@@ -25,6 +25,7 @@ mod logs;
 mod metrics_exposure;
 mod openapi;
 mod paths;
+mod prometheus;
 mod properties;
 mod rotation;
 mod tokens;

@@ -40,6 +40,7 @@ pub fn metrics_router(state: AppState) -> Router {
 /// scraper (`metrics_listen` on a port the network keeps private).
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     crate::metrics::pool(state.signing.pool().stats());
+    crate::metrics::ready(state.not_ready_reason().is_none());
     crate::metrics::collect_process();
     for d in state.signing.snapshot().load().distributions.values() {
         for (id, key) in &d.public_keys {
