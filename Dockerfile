@@ -1,9 +1,9 @@
 # syntax=docker/dockerfile:1
 # cfsign: build in the Rust image, run on distroless as a non-root user.
 # No keys, secrets or configuration are baked in: mount them.
-#   docker build -t cfsign .
+#   docker build -t cfsign:0.1.0 .      # the tag deploy/kubernetes/deployment.yaml runs
 #   docker run -p 8080:8080 -v $PWD/config/prod.toml:/etc/cfsign/config.toml:ro \
-#     -v /path/to/keys:/run/secrets/cloudfront:ro cfsign
+#     -v /path/to/keys:/run/secrets/cloudfront:ro cfsign:0.1.0
 
 FROM rust:1.95-slim-bookworm AS build
 # Vendored OpenSSL is built from source: it needs perl and make (gcc is in the image).
@@ -40,6 +40,9 @@ ENV CFSIGN_LISTEN=0.0.0.0:8080 \
     CFSIGN_LOG_FORMAT=json
 EXPOSE 8080
 # The binary checks its own readiness: the image needs no curl or shell.
+# `cfsign healthcheck` probes where serve listens: CFSIGN_LISTEN (0.0.0.0 is
+# checked on loopback). Move the port with `-e CFSIGN_LISTEN=0.0.0.0:9000`,
+# not `serve --listen`, and the check follows.
 HEALTHCHECK --interval=15s --timeout=4s --start-period=5s --retries=3 \
     CMD ["/usr/local/bin/cfsign", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/cfsign"]

@@ -3,6 +3,7 @@
 //! only dispatches and turns errors into one `error: ...` line and an exit code.
 
 pub mod error;
+pub mod healthcheck;
 pub mod input;
 pub mod keygen;
 pub mod serve;
@@ -41,8 +42,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Run the service with generated keys and a printed token (no AWS account needed)
     Dev(serve::DevArgs),
-    /// Exit 0 when the service at --url is ready (for container health checks)
-    Healthcheck(serve::HealthcheckArgs),
+    /// Exit 0 when the service is ready (container health checks): --url, or where `serve` listens
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 /// Runs the parsed command line; errors become one `error: ...` line on stderr.
@@ -54,7 +55,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keygen(args) => keygen::keygen(args),
         Command::Serve(args) => serve::serve(args).map(|()| ExitCode::SUCCESS),
         Command::Dev(args) => serve::dev(args).map(|()| ExitCode::SUCCESS),
-        Command::Healthcheck(args) => serve::healthcheck(args).map(|()| ExitCode::SUCCESS),
+        Command::Healthcheck(args) => healthcheck::healthcheck(args).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(report)
 }

@@ -1,8 +1,7 @@
-//! `cfsign serve`, `cfsign dev` and `cfsign healthcheck`: the HTTP service.
+//! `cfsign serve` and `cfsign dev`: the HTTP service.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 
@@ -12,8 +11,36 @@ use crate::dev::DevSession;
 use crate::server;
 use crate::telemetry::{self, LogFormat};
 
+/// The environment `serve` reads, shown under `cfsign serve --help`.
+const SERVE_ENV_HELP: &str = "\
+Environment:
+  CFSIGN_<SECTION>__<KEY>  overrides one setting of the file: `CFSIGN_`, then the setting's path in
+                           upper case with `__` between levels, e.g. CFSIGN_SERVER__LISTEN=0.0.0.0:8080
+                           ([server] listen), CFSIGN_SIGNING__QUEUE_DEPTH=512 ([signing] queue_depth).
+                           One `_` where `__` belongs (CFSIGN_SERVER_LISTEN) is not a setting.
+  CFSIGN_CONFIG, CFSIGN_LISTEN, CFSIGN_LOG_FORMAT
+                           the flags --config, --listen, --log-format (CFSIGN_LISTEN beats the file's
+                           server.listen; `cfsign healthcheck` reads the same variables)
+  RUST_LOG                 log filter, `info` by default: RUST_LOG=debug, RUST_LOG=info,cfsign::audit=off
+
+SIGHUP reloads the file and keys (the old ones keep serving if anything is wrong); SIGTERM or Ctrl-C:
+/readyz turns 503, connections are served for server.drain_delay, in-flight requests get
+server.shutdown_grace, then exit 0.";
+
+/// The environment `dev` reads, shown under `cfsign dev --help`.
+const DEV_ENV_HELP: &str = "\
+Environment:
+  CFSIGN_LISTEN, CFSIGN_LOG_FORMAT
+                           the flags --listen, --log-format
+  RUST_LOG                 log filter, `info` by default: RUST_LOG=debug, RUST_LOG=info,cfsign::audit=off
+  CFSIGN_<SECTION>__<KEY>  (e.g. CFSIGN_SERVER__LISTEN) override settings of `serve`'s configuration
+                           file; dev has no file, and ignores them.
+
+Keys, secret and token are generated in memory at every start: never use dev mode in production.";
+
 /// `cfsign serve`.
 #[derive(Debug, Args)]
+#[command(after_help = SERVE_ENV_HELP)]
 pub struct ServeArgs {
     /// Configuration file (TOML; see config/example.toml).
     #[arg(long, short, env = "CFSIGN_CONFIG")]
@@ -28,6 +55,7 @@ pub struct ServeArgs {
 
 /// `cfsign dev`.
 #[derive(Debug, Args)]
+#[command(after_help = DEV_ENV_HELP)]
 pub struct DevArgs {
     /// Address to listen on.
     #[arg(long, env = "CFSIGN_LISTEN", default_value = "127.0.0.1:8080")]
@@ -35,17 +63,6 @@ pub struct DevArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t, env = "CFSIGN_LOG_FORMAT")]
     pub log_format: LogFormat,
-}
-
-/// `cfsign healthcheck`.
-#[derive(Debug, Args)]
-pub struct HealthcheckArgs {
-    /// Base URL of the service.
-    #[arg(long, env = "CFSIGN_URL", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    /// Give up after this long.
-    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
 }
 
 /// The async runtime, with `threads` workers (see `ServerConfig::io_threads`).
@@ -109,32 +126,6 @@ pub fn dev(args: DevArgs) -> Result<(), CliError> {
         server::serve_until_signal(listener, session.state.clone(), session.options.clone())
             .await
             .map_err(|e| CliError::Service(e.to_string()))
-    })
-}
-
-/// Exit 0 when `/readyz` answers 200 (container HEALTHCHECK without curl).
-pub fn healthcheck(args: HealthcheckArgs) -> Result<(), CliError> {
-    let url = format!("{}/readyz", args.url.trim_end_matches('/'));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Service(e.to_string()))?;
-    rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(args.timeout)
-            .build()
-            .map_err(|e| CliError::Service(e.to_string()))?;
-        let response = client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| CliError::Unhealthy(format!("{url}: {e}")))?;
-        if response.status().is_success() {
-            println!("ready");
-            Ok(())
-        } else {
-            Err(CliError::Unhealthy(format!("{url} answered {}", response.status())))
-        }
     })
 }
 

@@ -4,59 +4,9 @@
 //! binds a listener of its own, as the shipped Kubernetes manifests expect
 //! (pod annotation `prometheus.io/port`, container port `metrics`).
 
-use std::path::Path;
-
-use serde_yaml_ng::Value as Yaml;
-
 use crate::harness::binary::{Server, config_dir};
-use crate::harness::fixtures::{key_file, write_atomic};
 use crate::harness::net::client;
-use crate::harness::tokens::HMAC_SECRET;
-
-fn manifest(name: &str) -> Yaml {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("deploy/kubernetes")
-        .join(name);
-    serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// The ConfigMap's `config.toml`, made runnable here: loopback ports chosen
-/// by the kernel, the fixture key, a JWKS URL on a closed loopback port
-/// (the service stays not ready; metrics must be served regardless).
-fn shipped_config(dir: &Path) -> String {
-    let text = manifest("configmap.yaml")["data"]["config.toml"]
-        .as_str()
-        .expect("config.toml in the ConfigMap")
-        .to_owned();
-    for needle in [
-        r#"listen = "0.0.0.0:8080""#,
-        r#"metrics_listen = "0.0.0.0:9090""#,
-        "/run/secrets/cloudfront/reports.pem",
-        "https://auth.example.com/.well-known/jwks.json",
-    ] {
-        assert!(
-            text.contains(needle),
-            "the ConfigMap no longer has {needle}; update this test"
-        );
-    }
-    std::fs::write(dir.join("hmac.secret"), HMAC_SECRET).unwrap();
-    // The key's path goes into a TOML basic string.
-    let key = key_file("rsa2048.pem")
-        .display()
-        .to_string()
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"");
-    text.replace(r#"listen = "0.0.0.0:8080""#, r#"listen = "127.0.0.1:0""#)
-        .replace(
-            r#"metrics_listen = "0.0.0.0:9090""#,
-            r#"metrics_listen = "127.0.0.1:0""#,
-        )
-        .replace("/run/secrets/cloudfront/reports.pem", &key)
-        .replace(
-            "https://auth.example.com/.well-known/jwks.json",
-            "http://127.0.0.1:9/jwks.json",
-        )
-}
+use crate::harness::shipped::{config_map, container_port, manifest, port_of, write_config_map};
 
 async fn get(url: &str) -> (u16, String) {
     let r = client().get(url).send().await.unwrap();
@@ -65,31 +15,25 @@ async fn get(url: &str) -> (u16, String) {
 
 #[test]
 fn the_manifests_scrape_the_port_the_config_map_listens_on() {
-    let config = manifest("configmap.yaml")["data"]["config.toml"]
+    let listen = config_map()["server"]["metrics_listen"]
         .as_str()
-        .unwrap()
+        .expect("metrics_listen set")
         .to_owned();
-    let parsed: toml::Value = toml::from_str(&config).unwrap();
-    let listen = parsed["server"]["metrics_listen"].as_str().expect("metrics_listen set");
-    let port = listen.rsplit(':').next().unwrap();
+    let port = port_of(&listen);
     let pod = &manifest("deployment.yaml")["spec"]["template"];
     assert_eq!(
         pod["metadata"]["annotations"]["prometheus.io/port"].as_str(),
-        Some(port)
+        Some(port.to_string().as_str())
     );
-    let ports = pod["spec"]["containers"][0]["ports"].as_sequence().unwrap();
-    assert!(
-        ports.iter().any(|p| p["name"].as_str() == Some("metrics")
-            && p["containerPort"].as_u64().map(|n| n.to_string()).as_deref() == Some(port)),
-        "container port `metrics` = {port}"
-    );
+    assert_eq!(container_port("metrics"), port, "container port `metrics`");
 }
 
 #[tokio::test]
 async fn the_shipped_config_map_serves_metrics_on_its_own_listener_only() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    write_atomic(&config, &shipped_config(dir.path()));
+    // A JWKS URL on a closed loopback port: the service stays not ready;
+    // metrics must be served regardless.
+    let config = write_config_map(dir.path(), "http://127.0.0.1:9/jwks.json");
     let server = Server::start_in(dir, config, &[]);
     let (status, body) = get(&server.metrics_url()).await;
     assert_eq!(status, 200);

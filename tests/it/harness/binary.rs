@@ -217,7 +217,25 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
 
 /// Runs a short-lived `cfsign` subcommand with a deadline.
 pub fn run_cfsign(args: &[&str], timeout: Duration) -> Exited {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cfsign"))
+    run(Command::new(env!("CARGO_BIN_EXE_cfsign")), args, timeout)
+}
+
+/// As [`run_cfsign`], with exactly `envs` of the `CFSIGN_*` and `RUST_LOG`
+/// variables (none of this process's), as a container's `ENV` would give.
+pub fn run_cfsign_env(args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> Exited {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cfsign"));
+    for (name, _) in std::env::vars_os() {
+        let name_text = name.to_string_lossy();
+        if name_text.starts_with("CFSIGN_") || name_text == "RUST_LOG" {
+            cmd.env_remove(&name);
+        }
+    }
+    cmd.envs(envs.iter().copied());
+    run(cmd, args, timeout)
+}
+
+fn run(mut cmd: Command, args: &[&str], timeout: Duration) -> Exited {
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

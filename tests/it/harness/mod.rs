@@ -9,6 +9,8 @@
 //!   tokens for every kind of caller.
 //! - [`jwks`]: RSA and EC JWT keys, their JWK documents, and a JWKS
 //!   endpoint on loopback whose answer can be changed and whose hits counted.
+//! - [`shipped`]: the files users deploy (Kubernetes manifests, the
+//!   ConfigMap's configuration made runnable here, the Dockerfile).
 //! - [`net`]: an HTTP client for the real server, raw requests, and checks
 //!   that CloudFront would accept what it signed.
 
@@ -18,4 +20,5 @@ pub mod config;
 pub mod fixtures;
 pub mod jwks;
 pub mod net;
+pub mod shipped;
 pub mod tokens;
