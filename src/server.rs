@@ -55,7 +55,22 @@ pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
     }
     tokio::spawn(Arc::clone(&fetcher).run());
     state.jwks = Some(fetcher);
+    warn_about(config, &state);
     Ok(state)
+}
+
+/// Logs, once, each setting that loads but cannot do what it seems to.
+fn warn_about(config: &Config, state: &AppState) {
+    for warning in crate::config::warnings(config) {
+        tracing::warn!("{warning}");
+    }
+    let missing = state.auth.algorithms_without_keys();
+    let jwks_pending = state.jwks.as_ref().is_some_and(|j| !j.loaded());
+    if !missing.is_empty() && !jwks_pending {
+        tracing::warn!(
+            "auth.algorithms: no loaded key can verify {missing:?}: tokens signed with them are always refused"
+        );
+    }
 }
 
 /// The one composition root: the state every entry point serves (`serve`,
@@ -203,7 +218,7 @@ pub fn reload(state: &AppState, path: &std::path::Path) -> Result<(), ConfigErro
     let config = crate::config::load(path)?;
     let snapshot = Snapshot::load(&config)?;
     let keys = file_keys(&config)?;
-    for warning in &snapshot.warnings {
+    for warning in snapshot.warnings.iter().chain(&crate::config::warnings(&config)) {
         tracing::warn!("{warning}");
     }
     log_loaded(&config, &snapshot, false);

@@ -127,6 +127,9 @@ impl JwksFetcher {
             .await
             .inspect_err(|_| crate::metrics::jwks_refresh(false, self.last_success()))?;
         let count = keys.named_count();
+        if count == 0 {
+            tracing::warn!(%url, "the JWKS has no key that can verify token signatures");
+        }
         let current = || {
             let same = self.generation.load(Ordering::SeqCst) == generation;
             if same {

@@ -158,6 +158,21 @@ impl Authenticator {
         self.store.set_local(Rules::from_config(auth), keys);
     }
 
+    /// Allowed algorithms no loaded key can verify (a configuration mistake:
+    /// tokens signed with them are always refused).
+    pub fn algorithms_without_keys(&self) -> Vec<Algorithm> {
+        let trust = self.store.current();
+        let mut missing: Vec<Algorithm> = trust
+            .rules
+            .allowed
+            .iter()
+            .copied()
+            .filter(|alg| !trust.keys.keys.iter().any(|k| k.verifies(*alg)))
+            .collect();
+        missing.sort_by_key(|a| format!("{a:?}"));
+        missing
+    }
+
     /// Whether any verification key is loaded (readiness).
     pub fn has_keys(&self) -> bool {
         !self.store.current().keys.is_empty()

@@ -5,6 +5,7 @@
 mod model;
 mod types;
 mod validate;
+mod warnings;
 
 use std::path::Path;
 
@@ -17,6 +18,7 @@ pub use model::{
 };
 pub use types::{BaseUrl, GrantPattern, JwksUrl, JwtAlgorithm, Origin, PathPrefix};
 pub use validate::validate;
+pub use warnings::warnings;
 
 /// Why the configuration could not be used; one line per problem.
 #[derive(Debug, thiserror::Error)]
