@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::error::CliError;
 use crate::config;
-use crate::dev::DevSession;
+use crate::dev::{DevClaims, DevOptions, DevSecrets, DevSession};
 use crate::server;
 use crate::telemetry::{self, LogFormat};
 
@@ -30,13 +30,16 @@ server.shutdown_grace, then exit 0.";
 /// The environment `dev` reads, shown under `cfsign dev --help`.
 const DEV_ENV_HELP: &str = "\
 Environment:
-  CFSIGN_LISTEN, CFSIGN_LOG_FORMAT
-                           the flags --listen, --log-format
+  CFSIGN_LISTEN, CFSIGN_LOG_FORMAT, CFSIGN_DEV_CORS_ORIGINS, CFSIGN_DEV_STATE_DIR
+                           the flags --listen, --log-format, --cors-origin (comma-separated), --state-dir
   RUST_LOG                 log filter, `info` by default: RUST_LOG=debug, RUST_LOG=info,cfsign::audit=off
-  CFSIGN_<SECTION>__<KEY>  (e.g. CFSIGN_SERVER__LISTEN) override settings of `serve`'s configuration
-                           file; dev has no file, and ignores them.
+  CFSIGN_<SECTION>__<KEY>  override settings of the built-in dev configuration as for `serve`, e.g.
+                           CFSIGN_CORS__ALLOWED_ORIGINS='[\"http://localhost:3000\"]'
+                           (CFSIGN_SERVER__LISTEN is not used: dev listens on --listen).
 
-Keys, secret and token are generated in memory at every start: never use dev mode in production.";
+Keys, secret and token are generated in memory at every start, unless --state-dir keeps them (then
+tokens survive restarts, and `cfsign dev token --state-dir DIR --sub alice --group dev` mints more).
+Never use dev mode in production.";
 
 /// `cfsign serve`.
 #[derive(Debug, Args)]
@@ -63,6 +66,42 @@ pub struct DevArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t, env = "CFSIGN_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// A browser origin allowed to call the service (CORS), e.g.
+    /// http://localhost:5173; repeatable.
+    #[arg(long = "cors-origin", env = "CFSIGN_DEV_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Keep the dev key and secret in this directory (created if missing),
+    /// so they and minted tokens survive restarts.
+    #[arg(long, env = "CFSIGN_DEV_STATE_DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+    /// `token`: mint a dev token instead of serving.
+    #[command(subcommand)]
+    pub action: Option<DevAction>,
+}
+
+/// What `cfsign dev` can do besides serving.
+#[derive(Debug, clap::Subcommand)]
+pub enum DevAction {
+    /// Print a dev token for any claims, signed with the secret of
+    /// `--state-dir` (the one a running `cfsign dev --state-dir` uses).
+    Token(DevTokenArgs),
+}
+
+/// `cfsign dev token`.
+#[derive(Debug, Args)]
+pub struct DevTokenArgs {
+    /// `sub`.
+    #[arg(long, default_value = "dev")]
+    pub sub: String,
+    /// A group for the `groups` claim (the dev grants allow group `dev`); repeatable.
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// A scope for the `scope` claim; repeatable.
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// Lifetime, e.g. 1h, 7d.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    pub ttl: std::time::Duration,
 }
 
 /// The async runtime, with `threads` workers (see `ServerConfig::io_threads`).
@@ -113,9 +152,16 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
 
 /// Dev mode: in-memory key pair, secret and token; prints how to call it.
 pub fn dev(args: DevArgs) -> Result<(), CliError> {
+    if let Some(DevAction::Token(token)) = &args.action {
+        return dev_token(args.state_dir.as_deref(), token);
+    }
     let _logs = telemetry::init(args.log_format);
     tracing::warn!("DEV MODE: generated keys and secrets, not for production");
-    let session = DevSession::new().map_err(CliError::Service)?;
+    let options = DevOptions {
+        cors_origins: args.cors_origins.clone(),
+        state_dir: args.state_dir.clone(),
+    };
+    let session = DevSession::with(&options).map_err(CliError::Service)?;
     runtime(session.config.server.io_threads())?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -127,6 +173,27 @@ pub fn dev(args: DevArgs) -> Result<(), CliError> {
             .await
             .map_err(|e| CliError::Service(e.to_string()))
     })
+}
+
+/// `cfsign dev token`: one line, the token (no trailing text to strip).
+fn dev_token(state_dir: Option<&std::path::Path>, args: &DevTokenArgs) -> Result<(), CliError> {
+    let dir = state_dir.ok_or_else(|| CliError::Malformed {
+        flag: "--state-dir",
+        message: "dev token needs the state directory a `cfsign dev --state-dir DIR` uses".into(),
+    })?;
+    let secrets = DevSecrets::read(dir).map_err(|message| CliError::Malformed {
+        flag: "--state-dir",
+        message,
+    })?;
+    let claims = DevClaims {
+        subject: args.sub.clone(),
+        groups: args.groups.clone(),
+        scopes: args.scopes.clone(),
+        ttl: i64::try_from(args.ttl.as_secs()).unwrap_or(i64::MAX / 2),
+    };
+    let token = crate::dev::mint(&secrets.secret, &claims, super::time::now()).map_err(CliError::Service)?;
+    println!("{}", token.as_str());
+    Ok(())
 }
 
 #[cfg(all(test, target_os = "linux"))]

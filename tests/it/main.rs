@@ -17,6 +17,7 @@ mod cli;
 mod config;
 mod connections;
 mod deploy;
+mod dev;
 mod differential;
 mod e2e;
 mod faults;

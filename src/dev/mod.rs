@@ -1,18 +1,25 @@
 //! `cfsign dev`: a complete service with no AWS account and no files. A key
-//! pair and a JWT secret are generated in memory at every start; a token for
-//! a dev caller is minted and printed with a ready `curl` line.
+//! pair and a JWT secret are generated in memory at every start (or kept in
+//! a state directory, so they and minted tokens survive restarts); a token
+//! for a dev caller is minted and printed with a ready `curl` line. Browser
+//! origins can be allowed (CORS) for frontends on `localhost`.
+
+mod secrets;
+
+use std::path::PathBuf;
+
+pub use secrets::DevSecrets;
 
 use jsonwebtoken::{EncodingKey, Header, encode};
-use rand::RngCore;
 use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::auth::KeySet;
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::http::{AppState, HttpOptions};
 use crate::server::http_options;
 use crate::service::{Distribution, Snapshot};
-use crate::signing::{KeyPairId, KeySpec, PrivateKey};
+use crate::signing::KeyPairId;
 
 /// Key pair id of the generated dev key.
 pub const DEV_KEY_PAIR_ID: &str = "KDEVMODE000001";
@@ -49,7 +56,74 @@ default_ttl = "1h"
 allow_wildcard_policy = true
 allow_cookies = true
 allow_ip_binding = true
+
+# Tokens minted with `cfsign dev token --group dev` (any subject).
+[[grants]]
+name = "dev-group"
+groups = ["dev"]
+distributions = ["dev"]
+allow = ["/*"]
+max_ttl = "7d"
+default_ttl = "1h"
+allow_wildcard_policy = true
+allow_cookies = true
+allow_ip_binding = true
 "#;
+
+/// How `cfsign dev` runs.
+#[derive(Debug, Clone, Default)]
+pub struct DevOptions {
+    /// Browser origins allowed to call it (CORS), e.g. `http://localhost:5173`;
+    /// added to `CFSIGN_CORS__ALLOWED_ORIGINS` if that is set.
+    pub cors_origins: Vec<String>,
+    /// Keeps the dev key and secret across restarts (created if missing).
+    pub state_dir: Option<PathBuf>,
+}
+
+/// The claims of a minted dev token.
+#[derive(Debug, Clone)]
+pub struct DevClaims {
+    /// `sub`.
+    pub subject: String,
+    /// The `groups` claim (the dev grants allow group `dev`).
+    pub groups: Vec<String>,
+    /// `scope`, space-separated.
+    pub scopes: Vec<String>,
+    /// Lifetime in seconds.
+    pub ttl: i64,
+}
+
+/// Mints an HS256 dev token for `claims` with `secret` at `now`.
+pub fn mint(secret: &[u8], claims: &DevClaims, now: i64) -> Result<Zeroizing<String>, String> {
+    let mut body =
+        json!({ "sub": claims.subject, "iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "iat": now, "exp": now + claims.ttl });
+    if !claims.groups.is_empty() {
+        body["groups"] = json!(claims.groups);
+    }
+    if !claims.scopes.is_empty() {
+        body["scope"] = json!(claims.scopes.join(" "));
+    }
+    encode(&Header::default(), &body, &EncodingKey::from_secret(secret))
+        .map(Zeroizing::new)
+        .map_err(|e| e.to_string())
+}
+
+/// The dev configuration: [`DEV_CONFIG`], then `CFSIGN_<SECTION>__<KEY>`
+/// variables (as `serve` reads them), then `options`' origins.
+fn dev_config(options: &DevOptions) -> Result<Config, String> {
+    use figment::providers::{Env, Format, Toml};
+    let figment = figment::Figment::new().merge(Toml::string(DEV_CONFIG)).merge(
+        Env::prefixed("CFSIGN_")
+            .filter(|k| k.as_str().contains("__"))
+            .split("__"),
+    );
+    let mut config: Config = figment.extract().map_err(|e| format!("dev configuration: {e}"))?;
+    for origin in &options.cors_origins {
+        crate::config::Origin::try_from(origin.clone()).map_err(|e| format!("--cors-origin: {e}"))?;
+        config.cors.allowed_origins.push(origin.clone());
+    }
+    Ok(config)
+}
 
 /// What a developer needs to call the dev service.
 pub struct DevSession {
@@ -64,6 +138,7 @@ pub struct DevSession {
     /// The dev configuration, as TOML (for reference).
     pub config: Config,
     secret: Zeroizing<Vec<u8>>,
+    state_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for DevSession {
@@ -73,16 +148,23 @@ impl std::fmt::Debug for DevSession {
 }
 
 impl DevSession {
-    /// Generates keys and secrets and builds the state.
+    /// Generates keys and secrets (in memory) and builds the state.
     pub fn new() -> Result<Self, String> {
-        let config = config::from_toml_unchecked(DEV_CONFIG).map_err(|e| e.to_string())?;
-        let key = PrivateKey::generate(KeySpec::Rsa2048).map_err(|e| e.to_string())?;
+        Self::with(&DevOptions::default())
+    }
+
+    /// Builds the state with `options`: keys from the state directory if
+    /// given, origins allowed.
+    pub fn with(options: &DevOptions) -> Result<Self, String> {
+        let config = dev_config(options)?;
+        let DevSecrets { key, secret } = match &options.state_dir {
+            Some(dir) => DevSecrets::in_dir(dir)?,
+            None => DevSecrets::generate()?,
+        };
         let public_key_pem = key.public_key().and_then(|k| k.to_pem()).map_err(|e| e.to_string())?;
         let id: KeyPairId = DEV_KEY_PAIR_ID.parse().map_err(|e| format!("{e}"))?;
         let dist = Distribution::from_keys(&config.distributions[0], vec![(id, true, key)])?;
         let snapshot = Snapshot::from_parts(vec![dist], &config);
-        let mut secret = Zeroizing::new(vec![0u8; 32]);
-        rand::rng().fill_bytes(&mut secret);
         let state = crate::server::assemble(&config, snapshot, KeySet::hmac(&secret));
         let now = state.signing.now();
         let mut session = Self {
@@ -92,6 +174,7 @@ impl DevSession {
             public_key_pem,
             config,
             secret,
+            state_dir: options.state_dir.clone(),
         };
         session.token = session.mint("dev", now, DEV_TOKEN_TTL)?;
         Ok(session)
@@ -99,23 +182,33 @@ impl DevSession {
 
     /// Mints an HS256 token for `subject` with the dev secret.
     pub fn mint(&self, subject: &str, now: i64, ttl: i64) -> Result<Zeroizing<String>, String> {
-        let claims = json!({ "sub": subject, "iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "iat": now, "exp": now + ttl });
-        encode(&Header::default(), &claims, &EncodingKey::from_secret(&self.secret))
-            .map(Zeroizing::new)
-            .map_err(|e| e.to_string())
+        let claims = DevClaims {
+            subject: subject.to_owned(),
+            groups: Vec::new(),
+            scopes: Vec::new(),
+            ttl,
+        };
+        mint(&self.secret, &claims, now)
     }
 
     /// The banner printed at start: public key, token, a curl line.
     pub fn banner(&self, base_url: &str) -> String {
         format!(
             "\n==================== cfsign DEV MODE ====================\n\
-             Keys and secrets below are generated in memory and vanish on exit.\n\
+             {}\n\
              Never use dev mode in production.\n\n\
              Distribution \"dev\": https://d111111abcdef8.cloudfront.net  (key pair id {DEV_KEY_PAIR_ID})\n\
              Public key (what you would register in a CloudFront key group):\n{}\n\
              Token for subject \"dev\" (valid 24 h; may sign /*, up to 7 days, cookies and wildcards):\n{}\n\n\
              Try:\n  curl -s {base_url}/v1/signed-urls \\\n    -H 'Authorization: Bearer {}' \\\n    -H 'Content-Type: application/json' \\\n    -d '{{\"key\": \"uploads/report.pdf\", \"ttl_seconds\": 604800}}'\n\
              =========================================================\n",
+            match &self.state_dir {
+                Some(dir) => format!(
+                    "The key and secret are kept in {} (tokens survive restarts).",
+                    dir.display()
+                ),
+                None => "Keys and secrets below are generated in memory and vanish on exit.".to_owned(),
+            },
             self.public_key_pem.trim_end(),
             self.token.as_str(),
             self.token.as_str(),
