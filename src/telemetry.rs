@@ -36,11 +36,7 @@ pub fn init(format: LogFormat) -> LogGuard {
         .buffered_lines_limit(64 * 1024)
         .finish(std::io::stdout());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = match format {
-        LogFormat::Auto => !std::io::stdout().is_terminal(),
-        LogFormat::Json => true,
-        LogFormat::Text => false,
-    };
+    let json = is_json(format);
     // No fallback report of failed log writes: tracing-subscriber would
     // `eprintln!` it, which panics when stderr fails too (both on a full
     // disk): the service then died at its first log line (exit 101).
@@ -61,6 +57,15 @@ pub fn init(format: LogFormat) -> LogGuard {
         builder.try_init()
     };
     guard
+}
+
+/// Whether `format` writes JSON lines here (`auto`: when stdout is not a terminal).
+pub fn is_json(format: LogFormat) -> bool {
+    match format {
+        LogFormat::Auto => !std::io::stdout().is_terminal(),
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+    }
 }
 
 /// Whether text logs may carry ANSI colours: on a terminal, unless

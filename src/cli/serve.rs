@@ -140,14 +140,27 @@ fn batch_scheduling() {
 /// Loads everything, then serves until SIGTERM/Ctrl-C; SIGHUP reloads.
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let _logs = telemetry::init(args.log_format);
-    let config = config::load(&args.config).map_err(CliError::Config)?;
+    let refused = |e: config::ConfigError| log_refusal(args.log_format, e);
+    let config = config::load(&args.config).map_err(refused)?;
     runtime(config.server.io_threads())?.block_on(async {
-        let state = server::build_state(&config).await.map_err(CliError::Config)?;
+        let state = server::build_state(&config).await.map_err(refused)?;
         server::spawn_reload_on_sighup(state.clone(), args.config.clone());
         server::run(state, server::http_options(&config), args.listen)
             .await
             .map_err(|e| CliError::Service(e.to_string()))
     })
+}
+
+/// A configuration that stops the start: with JSON logs, each problem is
+/// also an ERROR event in the log stream (a log shipper sees why the pod
+/// never became ready); stderr gets the plain `error:` lines either way.
+fn log_refusal(format: LogFormat, error: config::ConfigError) -> CliError {
+    if telemetry::is_json(format) {
+        for problem in &error.problems {
+            tracing::error!(problem = problem.as_str(), "configuration refused; not starting");
+        }
+    }
+    CliError::Config(error)
 }
 
 /// Dev mode: in-memory key pair, secret and token; prints how to call it.

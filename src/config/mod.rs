@@ -2,6 +2,7 @@
 //! `CFSIGN_*` environment variables (`CFSIGN_SERVER__LISTEN=0.0.0.0:8080`:
 //! `__` separates levels). Problems are collected and reported all at once.
 
+mod diagnose;
 mod model;
 mod types;
 mod validate;
@@ -55,7 +56,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
                 .filter(|k| k.as_str().contains("__"))
                 .split("__"),
         );
-    from_figment(figment)
+    from_file_figment(figment, path)
 }
 
 /// Parses configuration from TOML text alone (tests, `dev`).
@@ -80,4 +81,19 @@ fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
     })?;
     validate(&config)?;
     Ok(config)
+}
+
+/// As [`from_figment`] for the file at `path`: when it does not deserialise,
+/// every problem the file has (each with its line), not only serde's first.
+fn from_file_figment(figment: Figment, path: &Path) -> Result<Config, ConfigError> {
+    from_figment(figment).map_err(|e| {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let found = diagnose::problems(path, &text);
+        let parse_error = e.problems.iter().any(|p| p.starts_with("config: "));
+        if parse_error && !found.is_empty() {
+            ConfigError { problems: found }
+        } else {
+            e
+        }
+    })
 }

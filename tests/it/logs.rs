@@ -2,8 +2,9 @@
 //! request with the route template, the status and the latency as a number
 //! (never the query), which `server.access_log = false` switches off; what a
 //! start loaded, once (version, distributions with their keys, token rules,
-//! sizes). (Colour only on a terminal, `NO_COLOR` honoured: unit test in
-//! `src/telemetry.rs`.)
+//! sizes); a configuration that stops the start reports every mistake at
+//! once, with file and line, on stderr and as JSON log events. (Colour only
+//! on a terminal, `NO_COLOR` honoured: unit test in `src/telemetry.rs`.)
 
 use std::time::Duration;
 
@@ -111,4 +112,67 @@ fn a_start_says_what_it_loaded_once() {
     );
     let listening = lines.iter().find(|v| v["message"] == "cfsign listening").unwrap();
     assert_eq!(listening["version"], env!("CARGO_PKG_VERSION"));
+}
+
+/// A config with a mistake in every section (issue 15, item 5).
+const MISTAKES: &str = r#"[server]
+request_timeout = 10
+
+[auth]
+issuers = ["https://auth.example.com/"]
+hmac_secret_files = ["/nonexistent"]
+
+[[distributions]]
+name = "reports"
+keys = [{ key_pair_id = "K1" }]
+
+[[grants]]
+name = "g"
+subjects = ["s"]
+distributions = ["reports"]
+allow = ["/*"]
+max_ttl = 3600
+"#;
+
+#[test]
+fn every_mistake_of_a_config_is_reported_in_one_start_with_its_line_also_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, MISTAKES).unwrap();
+    let out = crate::harness::binary::serve_expecting_exit(&config, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(2), "{:?}", out.stderr);
+    let file = config.display().to_string();
+    for needle in [
+        format!("{file}:1: [server]: invalid type: integer `10`, expected a duration"),
+        format!("{file}:4: [auth]: missing required key \"audiences\""),
+        format!("{file}:4: [auth]: missing required key \"algorithms\""),
+        format!("{file}:8: distributions[0]: missing required key \"domain\""),
+        format!("{file}:10: distributions[0].keys[0]: missing required key \"private_key_file\""),
+        format!("{file}:12: grants[0]: invalid type: integer `3600`, expected a duration"),
+    ] {
+        assert!(
+            out.stderr
+                .iter()
+                .any(|l| l.starts_with("error: ") && l.contains(&needle)),
+            "missing {needle:?} in {:?}",
+            out.stderr
+        );
+    }
+    assert!(
+        out.stderr.iter().any(|l| l.contains("\"1h 30m\"")),
+        "the accepted duration forms"
+    );
+    // With JSON logs (the harness's --log-format json), each is an ERROR event too.
+    let events: Vec<Value> = out
+        .stdout
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["level"] == "ERROR" && v["message"] == "configuration refused; not starting")
+        .collect();
+    assert_eq!(events.len(), 6, "{:?}", out.stdout);
+    assert!(
+        events[1]["problem"].as_str().unwrap().contains("audiences"),
+        "{}",
+        events[1]
+    );
 }
