@@ -176,3 +176,38 @@ fn every_mistake_of_a_config_is_reported_in_one_start_with_its_line_also_as_json
         events[1]
     );
 }
+
+#[test]
+fn settings_that_cannot_work_are_one_warning_each_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("loose.pem");
+    std::fs::copy(crate::harness::fixtures::key_file("rsa2048.pem"), &key).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let server = Server::start_with(&[("CFSIGN_SERVER_LISTEN", "0.0.0.0:1")], |c| {
+        c.add_uploads(&key);
+        c.auth.algorithms.push("ES256".into());
+        c.grants[0].allow.push("/elsewhere/*".into());
+    });
+    let warnings: Vec<String> = server
+        .json_lines()
+        .into_iter()
+        .filter(|v| v["level"] == "WARN")
+        .filter_map(|v| v["message"].as_str().map(str::to_owned))
+        .collect();
+    for needle in [
+        "\"/elsewhere/*\" lies outside distributions[reports].path_prefix \"/uploads\"",
+        "did you mean CFSIGN_SERVER__LISTEN?",
+        "is readable by group or others (mode 644)",
+        "no loaded key can verify [ES256]",
+    ] {
+        assert_eq!(
+            warnings.iter().filter(|w| w.contains(needle)).count(),
+            1,
+            "one warning with {needle:?} in {warnings:#?}"
+        );
+    }
+}
