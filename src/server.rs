@@ -43,6 +43,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
     let keys = file_keys(config)?;
     log_loaded(config, &snapshot, true);
     let mut state = assemble(config, snapshot, keys);
+    state.restart_only = restart_only(config).into();
     // Always there, idle without a URL: a reload may add one.
     let fetcher = Arc::new(JwksFetcher::new(
         JwksSettings::from_config(&config.auth),
@@ -213,7 +214,8 @@ pub fn http_options(config: &Config) -> HttpOptions {
 /// key source at once: file-based keys are replaced whole, whatever else is
 /// configured, and a changed `jwks_url` drops the old URL's keys. On any
 /// problem the running set is kept. The listener, limits, pool and CORS
-/// need a restart.
+/// need a restart: a change there is one WARN line per section, and the
+/// "configuration reloaded" line says `restart_required`.
 pub fn reload(state: &AppState, path: &std::path::Path) -> Result<(), ConfigError> {
     let config = crate::config::load(path)?;
     let snapshot = Snapshot::load(&config)?;
@@ -227,12 +229,35 @@ pub fn reload(state: &AppState, path: &std::path::Path) -> Result<(), ConfigErro
     if let Some(jwks) = &state.jwks {
         jwks.reconfigure(JwksSettings::from_config(&config.auth));
     }
+    let waiting: Vec<&str> = restart_only(&config)
+        .into_iter()
+        .zip(state.restart_only.iter())
+        .filter(|(new, running)| new != *running)
+        .map(|(new, _)| new.0)
+        .collect();
+    for section in &waiting {
+        tracing::warn!(
+            section = *section,
+            "reload: [{section}] changed; these settings take effect at the next restart, the running ones stay"
+        );
+    }
     tracing::info!(
         distributions = config.distributions.len(),
         grants = config.grants.len(),
+        restart_required = !waiting.is_empty(),
         "configuration reloaded"
     );
     Ok(())
+}
+
+/// The sections a reload cannot apply (listener, limits, pool, CORS), each
+/// as text to compare: what the process runs with vs what the file says now.
+fn restart_only(config: &Config) -> Vec<(&'static str, String)> {
+    vec![
+        ("server", format!("{:?}", config.server)),
+        ("signing", format!("{:?}", config.signing)),
+        ("cors", format!("{:?}", config.cors)),
+    ]
 }
 
 /// What a start or a reload loaded, once, for whoever reads the log: one

@@ -20,6 +20,10 @@ pub struct AppState {
     pub jwks: Option<Arc<JwksFetcher>>,
     /// Set when shutdown starts: `/readyz` turns 503 at once.
     pub draining: Arc<AtomicBool>,
+    /// The settings a reload cannot apply, as the process started with them
+    /// (`[server]`, `[signing]`, `[cors]`), so a reload can say which
+    /// changes wait for a restart. Empty where nothing reloads.
+    pub restart_only: Arc<[(&'static str, String)]>,
 }
 
 impl AppState {
@@ -30,6 +34,7 @@ impl AppState {
             auth: Arc::new(auth),
             jwks: None,
             draining: Arc::new(AtomicBool::new(false)),
+            restart_only: Arc::new([]),
         }
     }
 

@@ -211,3 +211,25 @@ fn settings_that_cannot_work_are_one_warning_each_at_start() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_reload_says_which_changed_settings_wait_for_a_restart() {
+    let server = Server::start(|c| c.add_reports());
+    let text = std::fs::read_to_string(&server.config).unwrap();
+    let changed = text.replacen("[server]\n", "[server]\nidle_timeout = \"61s\"\n", 1);
+    assert_ne!(changed, text, "the rendered config has a [server] table");
+    crate::harness::fixtures::write_atomic(&server.config, &changed);
+    server.signal("HUP");
+    let reloaded = server
+        .wait_log_async(Duration::from_secs(10), |v| v["message"] == "configuration reloaded")
+        .await;
+    assert_eq!(reloaded["restart_required"], true, "{reloaded}");
+    let waiting: Vec<Value> = server
+        .json_lines()
+        .into_iter()
+        .filter(|v| v["level"] == "WARN" && v["section"].is_string())
+        .collect();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0]["section"], "server");
+    assert!(waiting[0]["message"].as_str().unwrap().contains("next restart"));
+}
