@@ -204,7 +204,7 @@ impl IntoResponse for ApiError {
 /// other error response without a body (timeouts, framework rejections) into
 /// a problem document too, so every 4xx/5xx has the same shape.
 pub async fn problem_bodies(request: Request, next: Next) -> Response {
-    let request_id = super::record::request_id(request.extensions()).map(str::to_owned);
+    let request_id = super::request_id::request_id(request.extensions()).map(str::to_owned);
     let response = next.run(request).await;
     let status = response.status();
     let problem = match response.extensions().get::<Problem>() {

@@ -83,7 +83,7 @@ impl FromRequestParts<AppState> for Caller {
         };
         result.map_err(|e| {
             crate::metrics::jwt_failure(e.reason());
-            let request_id = super::record::request_id(&parts.extensions).unwrap_or("-");
+            let request_id = super::request_id::request_id(&parts.extensions).unwrap_or("-");
             let who = crate::audit::Who {
                 caller: None,
                 request_id,

@@ -7,7 +7,7 @@
 
 pub mod error;
 pub mod extract;
-pub mod record;
+pub mod request_id;
 pub mod routes;
 pub mod serve;
 pub mod state;

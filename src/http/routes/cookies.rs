@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::config::{CookieConfig, SameSite};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ClientAddr};
-use crate::http::record::RequestId;
+use crate::http::request_id::RequestId;
 use crate::http::state::AppState;
 use crate::service::{CookieAnswer, CookieRequest, Kind};
 

@@ -10,7 +10,7 @@ use super::asked;
 use crate::auth::Caller;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ClientAddr};
-use crate::http::record::RequestId;
+use crate::http::request_id::RequestId;
 use crate::http::state::AppState;
 use crate::service::{Kind, UrlAnswer, UrlRequest};
 
