@@ -405,9 +405,13 @@ proptest! {
             key.insert(i, '/');
         }
         let key: String = key.into_iter().collect();
-        // One leading '/' is ignored; then every segment must be a real name.
+        // One leading '/' is ignored; then every segment must be a real name:
+        // not empty, and not a dot segment by the one rule (`.`/`..`, also
+        // with a `;` or `%3B` path parameter after them).
         let relative = key.strip_prefix('/').unwrap_or(&key);
-        let sane = relative.split('/').all(|s| !s.is_empty() && s != "." && s != "..");
+        let sane = relative
+            .split('/')
+            .all(|s| !s.is_empty() && !cfsign::signing::resource::is_dot_segment(s));
         match encode_object_key(&key) {
             Ok(path) => {
                 prop_assert!(sane, "{key:?} was accepted");
