@@ -1,6 +1,6 @@
 //! The problem `code` values: part of the contract. Every refusal the
 //! service answers carries exactly one of these (snake_case on the wire),
-//! the same text is the reason of its audit event, and `openapi.yaml`
+//! the same value is the `code` of its audit event, and `openapi.yaml`
 //! lists them all (`Problem.code`, checked by `tests/openapi.rs`).
 //! `http::error` maps each to its one HTTP status.
 
@@ -63,11 +63,14 @@ pub enum ErrorCode {
     NotReady,
     /// Unavailable for another reason (503).
     Unavailable,
+    /// The audit trail cannot record the request now (sink blocked, full
+    /// or failing): nothing was signed; retry after `Retry-After` (503).
+    AuditUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order `openapi.yaml` lists them.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::MalformedJson,
         ErrorCode::BadRequest,
         ErrorCode::InvalidToken,
@@ -92,6 +95,7 @@ impl ErrorCode {
         ErrorCode::Overloaded,
         ErrorCode::NotReady,
         ErrorCode::Unavailable,
+        ErrorCode::AuditUnavailable,
     ];
 
     /// The wire form (`invalid_path`).
@@ -121,6 +125,7 @@ impl ErrorCode {
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::NotReady => "not_ready",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::AuditUnavailable => "audit_unavailable",
         }
     }
 }

@@ -31,6 +31,13 @@ const HTTP_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Buckets of `cfsign_audit_write_seconds`: one group written to a pipe or
+/// the page cache (tens of µs) to an fsync on a slow disk, or a stalled
+/// consumer (seconds).
+const AUDIT_BUCKETS: [f64; 12] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0, 5.0,
+];
+
 /// Installs the recorder once per process (later calls reuse it) and returns
 /// a handle that renders the exposition text. `None` if another recorder was
 /// installed first by someone else. Installing describes every family and
@@ -42,6 +49,8 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .set_buckets_for_metric(Matcher::Full(families::SIGNING_DURATION.into()), &SIGNING_BUCKETS)
                 .ok()?
                 .set_buckets_for_metric(Matcher::Full(families::HTTP_DURATION.into()), &HTTP_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full(families::AUDIT_WRITE_DURATION.into()), &AUDIT_BUCKETS)
                 .ok()?
                 .install_recorder()
                 .ok()?;
@@ -116,6 +125,38 @@ pub fn jwt_failure(reason: &'static str) {
 /// Records a refused signing request.
 pub fn denial(reason: &'static str) {
     metrics::counter!("cfsign_denials_total", "reason" => reason).increment(1);
+}
+
+/// Records `n` audit events of one kind written to the sink.
+pub fn audit_events(event: &'static str, n: u64) {
+    if n > 0 {
+        metrics::counter!("cfsign_audit_events_total", "event" => event).increment(n);
+    }
+}
+
+/// Records the time one group of audit events took to write.
+pub fn audit_write(took: std::time::Duration) {
+    metrics::histogram!(families::AUDIT_WRITE_DURATION).record(took.as_secs_f64());
+}
+
+/// Records a request refused because its audit event could not be recorded.
+pub fn audit_refused() {
+    metrics::counter!("cfsign_audit_refused_total").increment(1);
+}
+
+/// Records audit events lost (best effort only).
+pub fn audit_dropped(n: u64) {
+    metrics::counter!("cfsign_audit_dropped_total").increment(n);
+}
+
+/// Publishes the audit queue depth (at each scrape).
+pub fn audit_queue_depth(n: usize) {
+    metrics::gauge!("cfsign_audit_queue_depth").set(n as f64);
+}
+
+/// Publishes the last audit sequence number written.
+pub fn audit_sequence(seq: u64) {
+    metrics::gauge!("cfsign_audit_last_sequence").set(seq as f64);
 }
 
 /// Records a JWKS refresh.

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::audit::Audit;
 use crate::auth::{Authenticator, JwksFetcher, JwksSettings, KeySet};
 use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState, HttpOptions};
@@ -42,7 +43,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
     }
     let keys = file_keys(config)?;
     log_loaded(config, &snapshot, true);
-    let mut state = assemble(config, snapshot, keys);
+    let mut state = assemble(config, snapshot, keys)?;
     state.restart_only = restart_only(config).into();
     // Always there, idle without a URL: a reload may add one.
     let fetcher = Arc::new(JwksFetcher::new(
@@ -76,10 +77,12 @@ fn warn_about(config: &Config, state: &AppState) {
 
 /// The one composition root: the state every entry point serves (`serve`,
 /// `dev`, the tests) from configuration, loaded signing keys and JWT keys.
-pub fn assemble(config: &Config, snapshot: Snapshot, keys: KeySet) -> AppState {
+/// Opens the audit sink (an error if its file cannot be opened).
+pub fn assemble(config: &Config, snapshot: Snapshot, keys: KeySet) -> Result<AppState, ConfigError> {
+    let audit = Audit::open(&config.audit).map_err(ConfigError::one)?;
     let auth = Authenticator::new(&config.auth, keys).with_token_cache(config.signing.token_cache_entries);
     let pool = SigningPool::new(config.signing.workers, config.signing.queue_depth);
-    AppState::new(snapshot, auth, pool, Arc::new(SystemClock))
+    Ok(AppState::new(snapshot, auth, pool, Arc::new(SystemClock), audit))
 }
 
 /// Serves `state` on `listen` (or the configured address), and `/metrics` on
@@ -164,13 +167,17 @@ async fn serve_until(
         let _ = stop_rx.wait_for(|stop| *stop).await;
         tokio::time::sleep(grace).await;
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result,
         () = deadline => {
             tracing::warn!("grace period over; abandoning remaining requests");
             Ok(())
         }
-    }
+    };
+    // Every answered issuance is already written; this flushes best-effort
+    // events still queued and syncs the file.
+    state.signing.audit().close(std::time::Duration::from_secs(2)).await;
+    result
 }
 
 /// Resolves on SIGTERM or Ctrl-C. The SIGTERM handler is installed by this
@@ -250,13 +257,15 @@ pub fn reload(state: &AppState, path: &std::path::Path) -> Result<(), ConfigErro
     Ok(())
 }
 
-/// The sections a reload cannot apply (listener, limits, pool, CORS), each
+/// The sections a reload cannot apply (listener, limits, pool, CORS, the
+/// audit sink: a reload only reopens its file), each
 /// as text to compare: what the process runs with vs what the file says now.
 fn restart_only(config: &Config) -> Vec<(&'static str, String)> {
     vec![
         ("server", format!("{:?}", config.server)),
         ("signing", format!("{:?}", config.signing)),
         ("cors", format!("{:?}", config.cors)),
+        ("audit", format!("{:?}", config.audit)),
     ]
 }
 
@@ -324,6 +333,11 @@ pub fn spawn_reload_on_sighup(state: AppState, path: std::path::PathBuf) {
             let result = tokio::task::spawn_blocking(move || reload(&job_state, &job_path))
                 .await
                 .unwrap_or_else(|e| Err(ConfigError::one(format!("reload task failed: {e}"))));
+            // logrotate's postrotate sends SIGHUP: the audit file is reopened
+            // by name whatever the configuration's fate.
+            if let Err(e) = state.signing.audit().reopen().await {
+                tracing::error!(error = %e, "audit file could not be reopened; still writing to the previous one");
+            }
             match result {
                 Ok(()) => crate::metrics::reload(true),
                 Err(e) => {

@@ -1,6 +1,6 @@
 //! Logging: `tracing` with JSON lines when stdout is not a terminal (or when
 //! asked), human-readable otherwise. Level from `RUST_LOG` (default `info`).
-//! Audit events use the target `cfsign::audit` so they can be routed apart.
+//! The audit trail is not a log: it has its own sink (`crate::audit`).
 //! Text is coloured only on a terminal, and never when `NO_COLOR` is set
 //! (<https://no-color.org>): pipes and files get plain text.
 

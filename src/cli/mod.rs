@@ -2,6 +2,7 @@
 //! `sign-cookies`, plus `verify` and `keygen`. One file per subcommand; `run`
 //! only dispatches and turns errors into one `error: ...` line and an exit code.
 
+pub mod audit;
 pub mod error;
 pub mod healthcheck;
 pub mod input;
@@ -42,6 +43,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Run the service with generated keys and a printed token (no AWS account needed)
     Dev(serve::DevArgs),
+    /// Check the audit trail: `cfsign audit verify FILE...` (exit 0 intact, 1 at the first break, 2 unreadable)
+    Audit(audit::AuditArgs),
     /// Exit 0 when the service is ready (container health checks): --url, or where `serve` listens
     Healthcheck(healthcheck::HealthcheckArgs),
 }
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keygen(args) => keygen::keygen(args),
         Command::Serve(args) => serve::serve(args).map(|()| ExitCode::SUCCESS),
         Command::Dev(args) => serve::dev(args).map(|()| ExitCode::SUCCESS),
+        Command::Audit(args) => audit::audit(args),
         Command::Healthcheck(args) => healthcheck::healthcheck(args).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(report)

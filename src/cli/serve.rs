@@ -21,9 +21,10 @@ Environment:
   CFSIGN_CONFIG, CFSIGN_LISTEN, CFSIGN_LOG_FORMAT
                            the flags --config, --listen, --log-format (CFSIGN_LISTEN beats the file's
                            server.listen; `cfsign healthcheck` reads the same variables)
-  RUST_LOG                 log filter, `info` by default: RUST_LOG=debug, RUST_LOG=info,cfsign::audit=off
+  RUST_LOG                 diagnostic log filter, `info` by default: RUST_LOG=debug,
+                           RUST_LOG=info,cfsign::access=off (the audit trail is [audit], not a log level)
 
-SIGHUP reloads the file and keys (the old ones keep serving if anything is wrong); SIGTERM or Ctrl-C:
+SIGHUP reloads the file and keys and reopens the [audit] file (logrotate's postrotate) (the old ones keep serving if anything is wrong); SIGTERM or Ctrl-C:
 /readyz turns 503, connections are served for server.drain_delay, in-flight requests get
 server.shutdown_grace, then exit 0.";
 
@@ -32,7 +33,8 @@ const DEV_ENV_HELP: &str = "\
 Environment:
   CFSIGN_LISTEN, CFSIGN_LOG_FORMAT, CFSIGN_DEV_CORS_ORIGINS, CFSIGN_DEV_STATE_DIR
                            the flags --listen, --log-format, --cors-origin (comma-separated), --state-dir
-  RUST_LOG                 log filter, `info` by default: RUST_LOG=debug, RUST_LOG=info,cfsign::audit=off
+  RUST_LOG                 diagnostic log filter, `info` by default: RUST_LOG=debug,
+                           RUST_LOG=info,cfsign::access=off (audit events go to stdout: CFSIGN_AUDIT__SINK)
   CFSIGN_<SECTION>__<KEY>  override settings of the built-in dev configuration as for `serve`, e.g.
                            CFSIGN_CORS__ALLOWED_ORIGINS='[\"http://localhost:3000\"]'
                            (CFSIGN_SERVER__LISTEN is not used: dev listens on --listen).
@@ -137,9 +139,22 @@ fn batch_scheduling() {
     }
 }
 
+/// A write past `RLIMIT_FSIZE` (a quota on the audit file) raises SIGXFSZ,
+/// whose default action kills the process; ignored, the write fails with
+/// `EFBIG` instead, which the audit trail answers by refusing requests
+/// until the file can grow again.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN has no handler to run.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 /// Loads everything, then serves until SIGTERM/Ctrl-C; SIGHUP reloads.
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let _logs = telemetry::init(args.log_format);
+    ignore_file_size_signal();
     let refused = |e: config::ConfigError| log_refusal(args.log_format, e);
     let config = config::load(&args.config).map_err(refused)?;
     runtime(config.server.io_threads())?.block_on(async {

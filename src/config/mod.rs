@@ -2,6 +2,7 @@
 //! `CFSIGN_*` environment variables (`CFSIGN_SERVER__LISTEN=0.0.0.0:8080`:
 //! `__` separates levels). Problems are collected and reported all at once.
 
+mod audit;
 mod diagnose;
 mod model;
 mod types;
@@ -13,6 +14,7 @@ use std::path::Path;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 
+pub use audit::{AuditConfig, AuditSink, Fsync, OnFailure};
 pub use model::{
     AuthConfig, Config, CookieConfig, CorsConfig, DistributionConfig, GrantConfig, PublicKeyConfig, SameSite,
     ServerConfig, SigningConfig, SigningKeyConfig,

@@ -30,6 +30,9 @@ pub struct Config {
     /// Who may sign what. Nothing is allowed unless a grant says so.
     #[serde(default)]
     pub grants: Vec<GrantConfig>,
+    /// The audit trail: sink, failure policy, durability, chain key.
+    #[serde(default)]
+    pub audit: super::AuditConfig,
 }
 
 /// Listener, limits and proxies.

@@ -17,6 +17,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     check_distributions(config, &mut problems);
     check_grants(config, &mut problems);
     check_server(config, &mut problems);
+    super::audit::check(&config.audit, &mut problems);
     if problems.is_empty() {
         Ok(())
     } else {

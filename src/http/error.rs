@@ -51,6 +51,9 @@ pub enum ApiError {
     /// Signing pool full or service overloaded (503 + `Retry-After`).
     #[error("the service is at capacity; retry shortly")]
     Overloaded,
+    /// The audit trail cannot record the request (503 + `Retry-After`).
+    #[error(transparent)]
+    AuditUnavailable(#[from] crate::audit::Unavailable),
     /// Not ready or draining (503).
     #[error("the service is not ready: {0}")]
     NotReady(&'static str),
@@ -128,7 +131,7 @@ pub fn status(code: ErrorCode) -> StatusCode {
         | C::ReservedQueryParameter
         | C::DistributionRequired => StatusCode::UNPROCESSABLE_ENTITY,
         C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        C::Overloaded | C::NotReady | C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        C::Overloaded | C::NotReady | C::Unavailable | C::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -147,6 +150,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::Overloaded => ErrorCode::Overloaded,
             ApiError::NotReady(_) => ErrorCode::NotReady,
+            ApiError::AuditUnavailable(_) => ErrorCode::AuditUnavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -172,6 +176,7 @@ impl From<IssueError> for ApiError {
             IssueError::Invalid { code, detail } => ApiError::Invalid { code, detail },
             IssueError::Denied(d) => ApiError::Forbidden(d),
             IssueError::Overloaded => ApiError::Overloaded,
+            IssueError::AuditUnavailable(e) => ApiError::AuditUnavailable(e),
             IssueError::Signing(cause) => ApiError::Internal(Box::new(cause)),
             IssueError::Internal(cause) => ApiError::Internal(cause),
         }
@@ -191,7 +196,7 @@ impl IntoResponse for ApiError {
                     r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
             }
-            ApiError::Overloaded => {
+            ApiError::Overloaded | ApiError::AuditUnavailable(_) => {
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }

@@ -81,17 +81,18 @@ impl FromRequestParts<AppState> for Caller {
             }
             Ok(_) => None,
         };
-        result.map_err(|e| {
-            crate::metrics::jwt_failure(e.reason());
-            let request_id = super::request_id::request_id(&parts.extensions).unwrap_or("-");
-            let who = crate::audit::Who {
-                caller: None,
-                request_id,
-                client_ip,
-            };
-            crate::audit::denied(who, "auth", None, None, e.reason());
-            ApiError::Unauthorized(e)
-        })
+        let e = match result {
+            Ok(caller) => return Ok(caller),
+            Err(e) => e,
+        };
+        crate::metrics::jwt_failure(e.reason());
+        let request_id = super::request_id::request_id(&parts.extensions).unwrap_or("-");
+        // Recorded before it is answered, like every refusal; 503 when the
+        // audit trail cannot record it.
+        match state.signing.refused_token(request_id, client_ip, e.reason()).await {
+            Ok(()) => Err(ApiError::Unauthorized(e)),
+            Err(unrecorded) => Err(unrecorded.into()),
+        }
     }
 }
 

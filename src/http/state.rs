@@ -1,10 +1,12 @@
 //! Shared, mostly immutable application state: the issuance service (whose
 //! configuration snapshot a reload replaces atomically), token
-//! verification, the JWKS refresher and the draining flag.
+//! verification, the JWKS refresher and the draining flag. The audit trail
+//! is the pipeline's (`signing.audit()`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::audit::Audit;
 use crate::auth::{Authenticator, JwksFetcher};
 use crate::service::{Clock, Signing, SigningPool, Snapshot};
 
@@ -28,9 +30,15 @@ pub struct AppState {
 
 impl AppState {
     /// State over a loaded snapshot and authenticator.
-    pub fn new(snapshot: Snapshot, auth: Authenticator, pool: SigningPool, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        snapshot: Snapshot,
+        auth: Authenticator,
+        pool: SigningPool,
+        clock: Arc<dyn Clock>,
+        audit: Audit,
+    ) -> Self {
         Self {
-            signing: Signing::new(snapshot, pool, clock),
+            signing: Signing::new(snapshot, pool, clock, audit),
             auth: Arc::new(auth),
             jwks: None,
             draining: Arc::new(AtomicBool::new(false)),
@@ -52,6 +60,6 @@ impl AppState {
         if !self.auth.has_keys() {
             return Some("no JWT verification keys loaded");
         }
-        None
+        self.signing.audit().not_ready_reason()
     }
 }

@@ -4,6 +4,8 @@
 
 /// The signing histogram's name (its buckets are set at install).
 pub const SIGNING_DURATION: &str = "cfsign_signing_duration_seconds";
+/// The audit write histogram's name (its buckets are set at install).
+pub const AUDIT_WRITE_DURATION: &str = "cfsign_audit_write_seconds";
 /// The HTTP latency histogram's name (its buckets are set at install).
 pub const HTTP_DURATION: &str = "cfsign_http_request_duration_seconds";
 
@@ -65,7 +67,7 @@ pub const FAMILIES: &[Family] = &[
         "cfsign_ready",
         Gauge,
         &[],
-        "1 when /readyz answers 200 (signing keys and JWT keys loaded, not shutting down), else 0.",
+        "1 when /readyz answers 200 (signing keys and JWT keys loaded, audit sink accepting, not shutting down), else 0.",
     ),
     family(
         "cfsign_http_requests_total",
@@ -158,6 +160,42 @@ pub const FAMILIES: &[Family] = &[
         "Signing requests refused, by problem code.",
     ),
     family(
+        "cfsign_audit_events_total",
+        Counter,
+        &["event"],
+        "Audit events written to the audit sink, by event (issued, denied, audit_outage).",
+    ),
+    family(
+        AUDIT_WRITE_DURATION,
+        Histogram,
+        &[],
+        "Time to write one group of audit events to the sink (and fsync it with fsync = always).",
+    ),
+    family(
+        "cfsign_audit_queue_depth",
+        Gauge,
+        &[],
+        "Audit events waiting for the audit writer.",
+    ),
+    family(
+        "cfsign_audit_refused_total",
+        Counter,
+        &[],
+        "Requests answered 503 audit_unavailable because their audit event could not be recorded.",
+    ),
+    family(
+        "cfsign_audit_dropped_total",
+        Counter,
+        &[],
+        "Audit events lost under on_failure = best_effort (always 0 under refuse).",
+    ),
+    family(
+        "cfsign_audit_last_sequence",
+        Gauge,
+        &[],
+        "The seq of the last audit event written: a witness outside the file for `cfsign audit verify`.",
+    ),
+    family(
         "cfsign_jwks_refresh_total",
         Counter,
         &["result"],
@@ -202,6 +240,9 @@ pub fn describe_and_initialise() {
         metrics::counter!("cfsign_config_reloads_total", "result" => result).absolute(0);
         metrics::counter!("cfsign_jwks_refresh_total", "result" => result).absolute(0);
     }
+    for event in ["issued", "denied", "audit_outage"] {
+        metrics::counter!("cfsign_audit_events_total", "event" => event).absolute(0);
+    }
     for result in ["hit", "miss"] {
         metrics::counter!("cfsign_signature_cache_total", "result" => result).absolute(0);
         metrics::counter!("cfsign_token_cache_total", "result" => result).absolute(0);
@@ -215,6 +256,8 @@ pub fn describe_and_initialise() {
         "cfsign_signing_rejected_total",
         "cfsign_signing_abandoned_total",
         "cfsign_accept_errors_total",
+        "cfsign_audit_refused_total",
+        "cfsign_audit_dropped_total",
     ] {
         metrics::counter!(name).absolute(0);
     }

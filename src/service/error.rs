@@ -24,6 +24,10 @@ pub enum IssueError {
     /// The signing pool is full (503 + Retry-After).
     #[error("signing capacity is exhausted; retry shortly")]
     Overloaded,
+    /// The audit trail could not record the outcome: nothing is handed
+    /// out (503 + Retry-After).
+    #[error(transparent)]
+    AuditUnavailable(#[from] crate::audit::Unavailable),
     /// The key failed to sign (500; cause logged, not returned).
     #[error("signing failed")]
     Signing(#[source] KeyError),
@@ -47,6 +51,7 @@ impl IssueError {
             IssueError::Invalid { code, .. } => *code,
             IssueError::Denied(_) => ErrorCode::Forbidden,
             IssueError::Overloaded => ErrorCode::Overloaded,
+            IssueError::AuditUnavailable(_) => ErrorCode::AuditUnavailable,
             IssueError::Signing(_) | IssueError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -59,6 +64,7 @@ impl IssueError {
             IssueError::Invalid { code, detail } => IssueError::invalid(*code, detail.clone()),
             IssueError::Denied(d) => IssueError::Denied(d.clone()),
             IssueError::Overloaded => IssueError::Overloaded,
+            IssueError::AuditUnavailable(e) => IssueError::AuditUnavailable(*e),
             IssueError::Signing(cause) => IssueError::Signing(cause.clone()),
             IssueError::Internal(cause) => IssueError::Internal(cause.to_string().into()),
         }

@@ -1,12 +1,15 @@
 //! Recording outcomes: every issuance and every refusal of a signing
 //! request becomes one audit event and its metrics, here and only here.
+//! The answer is released only once the audit trail has accepted its
+//! event (`on_failure = "refuse"`); when it cannot, the request is
+//! answered 503 `audit_unavailable` and nothing it asked for is returned.
 
 use std::time::Instant;
 
 use super::answer::IssuanceRecord;
 use super::error::IssueError;
 use super::signing::Context;
-use crate::audit::{self, Who};
+use crate::audit::{Audit, Event, Who};
 use crate::error_code::ErrorCode;
 
 /// What was asked for.
@@ -28,16 +31,30 @@ impl Kind {
     }
 }
 
+/// One request's outcome for one item: the answer with what it granted, or
+/// the refusal with what was asked for (distribution, resource).
+pub(crate) type Outcome<A> = Result<(A, IssuanceRecord), (IssueError, Option<String>, Option<String>)>;
+
 /// Records the outcomes of one request.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Recorder<'a> {
     kind: Kind,
     ctx: &'a Context<'a>,
+    audit: &'a Audit,
+    started: Instant,
 }
 
 impl<'a> Recorder<'a> {
-    pub fn new(kind: Kind, ctx: &'a Context<'a>) -> Self {
-        Self { kind, ctx }
+    /// A recorder for a request the trail can take now; refused at once
+    /// (before anything is planned or signed) while it cannot.
+    pub fn admit(kind: Kind, ctx: &'a Context<'a>, audit: &'a Audit) -> Result<Self, IssueError> {
+        audit.admit()?;
+        Ok(Self {
+            kind,
+            ctx,
+            audit,
+            started: Instant::now(),
+        })
     }
 
     fn who(&self) -> Who<'_> {
@@ -48,36 +65,59 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    /// Records a refusal (audit event + metric) and hands the error back.
-    pub fn denied(&self, distribution: Option<&str>, resource: Option<&str>, error: IssueError) -> IssueError {
-        crate::metrics::denial(error.code().as_str());
-        audit::denied(
-            self.who(),
-            self.kind.as_str(),
-            distribution,
-            resource,
-            &error.to_string(),
-        );
-        error
+    fn event<A>(&self, outcome: &Outcome<A>) -> Event {
+        match outcome {
+            Ok((_, record)) => Event::issued(self.who(), self.kind.as_str(), record),
+            Err((error, distribution, resource)) => Event::denied(
+                self.who(),
+                self.kind.as_str(),
+                (distribution.as_deref(), resource.as_deref()),
+                error.code(),
+                &error.to_string(),
+            ),
+        }
+    }
+
+    fn count<A>(&self, outcome: Outcome<A>) -> Result<A, IssueError> {
+        match outcome {
+            Ok((answer, record)) => {
+                let g = &record.granted;
+                crate::metrics::signed(
+                    &g.distribution,
+                    self.kind.as_str(),
+                    record.policy_type.as_str(),
+                    g.hash_algorithm.as_str(),
+                    &g.key_pair_id,
+                    self.started,
+                );
+                Ok(answer)
+            }
+            Err((error, _, _)) => {
+                crate::metrics::denial(error.code().as_str());
+                Err(error)
+            }
+        }
+    }
+
+    /// Records one outcome; hands it back once its event is accepted.
+    pub async fn one<A>(&self, outcome: Outcome<A>) -> Result<A, IssueError> {
+        self.audit.record(vec![self.event(&outcome)]).await?;
+        self.count(outcome)
+    }
+
+    /// Records every item's outcome as one group (all are accepted by the
+    /// trail or none: then the whole request is refused).
+    pub async fn all<A>(&self, outcomes: Vec<Outcome<A>>) -> Result<Vec<Result<A, IssueError>>, IssueError> {
+        let events = outcomes.iter().map(|o| self.event(o)).collect();
+        self.audit.record(events).await?;
+        Ok(outcomes.into_iter().map(|o| self.count(o)).collect())
     }
 
     /// Records a request whose body could not be read as a request.
-    pub fn rejected(&self, code: ErrorCode, detail: &str) {
+    pub async fn rejected(&self, code: ErrorCode, detail: &str) -> Result<(), IssueError> {
+        let event = Event::denied(self.who(), self.kind.as_str(), (None, None), code, detail);
+        self.audit.record(vec![event]).await?;
         crate::metrics::denial(code.as_str());
-        audit::denied(self.who(), self.kind.as_str(), None, None, detail);
-    }
-
-    /// Records an issuance (audit event + metrics).
-    pub fn issued(&self, record: &IssuanceRecord, started: Instant) {
-        let g = &record.granted;
-        crate::metrics::signed(
-            &g.distribution,
-            self.kind.as_str(),
-            record.policy_type.as_str(),
-            g.hash_algorithm.as_str(),
-            &g.key_pair_id,
-            started,
-        );
-        audit::issued(self.who(), self.kind.as_str(), record);
+        Ok(())
     }
 }

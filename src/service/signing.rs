@@ -1,11 +1,11 @@
 //! The one issuance pipeline: plan → signature cache → signing pool → sign
-//! → record (audit event and metrics). Every signed URL and cookie set the
+//! → record (audit event accepted by the trail, then metrics; the answer
+//! waits for it). Every signed URL and cookie set the
 //! service hands out comes through [`Signing`]; handlers only extract,
 //! call and answer.
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
@@ -17,6 +17,7 @@ use super::pool::SigningPool;
 use super::record::{Kind, Recorder};
 use super::requests::{CookieRequest, UrlRequest};
 use super::snapshot::Snapshot;
+use crate::audit::{Audit, Event, Who};
 use crate::auth::Caller;
 use crate::error_code::ErrorCode;
 
@@ -34,13 +35,14 @@ pub struct Context<'a> {
     pub client_ip: Option<IpAddr>,
 }
 
-/// The issuance service: the configuration snapshot, the signing pool and
-/// the clock. Cheap to clone.
+/// The issuance service: the configuration snapshot, the signing pool, the
+/// clock and the audit trail. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Signing {
     snapshot: Arc<ArcSwap<Snapshot>>,
     pool: Arc<SigningPool>,
     clock: Arc<dyn Clock>,
+    audit: Audit,
 }
 
 /// A plan of either kind, as the pipeline sees it.
@@ -78,12 +80,13 @@ impl Plan for CookiePlan {
 }
 
 impl Signing {
-    /// The service over a loaded snapshot.
-    pub fn new(snapshot: Snapshot, pool: SigningPool, clock: Arc<dyn Clock>) -> Self {
+    /// The service over a loaded snapshot, recording to `audit`.
+    pub fn new(snapshot: Snapshot, pool: SigningPool, clock: Arc<dyn Clock>, audit: Audit) -> Self {
         Self {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             pool: Arc::new(pool),
             clock,
+            audit,
         }
     }
 
@@ -97,6 +100,11 @@ impl Signing {
         &self.pool
     }
 
+    /// The audit trail every outcome is recorded in.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
     /// "Now", epoch seconds.
     pub fn now(&self) -> i64 {
         self.clock.now()
@@ -104,64 +112,62 @@ impl Signing {
 
     /// Issues one signed URL.
     pub async fn url(&self, ctx: &Context<'_>, req: &UrlRequest) -> Result<UrlAnswer, IssueError> {
-        let recorder = Recorder::new(Kind::Url, ctx);
-        let deny = |e| recorder.denied(req.distribution.as_deref(), requested(req), e);
+        let recorder = Recorder::admit(Kind::Url, ctx, &self.audit)?;
         let snapshot = self.snapshot.load_full();
-        let plan = self.issuer(&snapshot, ctx).plan_url(req).map_err(deny)?;
-        self.issue(plan, &recorder).await.map_err(deny)
+        let outcome = match self.issuer(&snapshot, ctx).plan_url(req) {
+            Ok(plan) => self.issue(plan).await,
+            Err(e) => Err(e),
+        };
+        recorder.one(outcome.map_err(|e| asked(e, req))).await
     }
 
     /// Issues signed cookies.
     pub async fn cookies(&self, ctx: &Context<'_>, req: &CookieRequest) -> Result<CookieAnswer, IssueError> {
-        let recorder = Recorder::new(Kind::Cookies, ctx);
-        let deny = |e| recorder.denied(req.distribution.as_deref(), Some(&req.resource), e);
+        let recorder = Recorder::admit(Kind::Cookies, ctx, &self.audit)?;
         let snapshot = self.snapshot.load_full();
-        let plan = self.issuer(&snapshot, ctx).plan_cookies(req).map_err(deny)?;
-        self.issue(plan, &recorder).await.map_err(deny)
+        let outcome = match self.issuer(&snapshot, ctx).plan_cookies(req) {
+            Ok(plan) => self.issue(plan).await,
+            Err(e) => Err(e),
+        };
+        let asked = |e| (e, req.distribution.clone(), Some(req.resource.clone()));
+        recorder.one(outcome.map_err(asked)).await
     }
 
     /// Issues up to [`MAX_BATCH`] signed URLs: every item is planned, then
     /// the valid ones are signed in one chunk per worker so a large batch
-    /// uses every core. One bad item never fails the others; each item is
-    /// recorded like a single request. `Err` only for the batch as a whole.
+    /// uses every core. One bad item never fails the others; every item's
+    /// outcome is recorded, all in one group. `Err` only for the batch as a
+    /// whole (then nothing in it is returned).
     pub async fn urls(
         &self,
         ctx: &Context<'_>,
         items: &[UrlRequest],
     ) -> Result<Vec<Result<UrlAnswer, IssueError>>, IssueError> {
-        let started = Instant::now();
-        let recorder = Recorder::new(Kind::Url, ctx);
+        let recorder = Recorder::admit(Kind::Url, ctx, &self.audit)?;
         if items.is_empty() || items.len() > MAX_BATCH {
             let e = IssueError::invalid(ErrorCode::InvalidBatch, format!("a batch holds 1 to {MAX_BATCH} items"));
-            return Err(recorder.denied(None, None, e));
+            return recorder.one::<()>(Err((e, None, None))).await.map(|()| Vec::new());
         }
         let snapshot = self.snapshot.load_full();
         let issuer = self.issuer(&snapshot, ctx);
-        let deny = |item: &UrlRequest, e| recorder.denied(item.distribution.as_deref(), requested(item), e);
-        let plans: Arc<Vec<_>> = Arc::new(
-            items
-                .iter()
-                .map(|item| issuer.plan_url(item).map_err(|e| deny(item, e)))
-                .collect(),
-        );
-        let answers = self
-            .sign_batch(&plans)
-            .await
-            .map_err(|e| recorder.denied(None, None, e))?;
-        let results = answers.into_iter().zip(plans.iter().zip(items));
-        Ok(results
+        let plans: Arc<Vec<_>> = Arc::new(items.iter().map(|item| issuer.plan_url(item)).collect());
+        let answers = match self.sign_batch(&plans).await {
+            Ok(answers) => answers,
+            Err(e) => return recorder.one::<()>(Err((e, None, None))).await.map(|()| Vec::new()),
+        };
+        let outcomes = answers
+            .into_iter()
+            .zip(plans.iter().zip(items))
             .map(|(answer, (plan, item))| match (answer, plan) {
                 (Ok(answer), Ok(plan)) => {
-                    recorder.issued(&plan.record(&answer), started);
-                    Ok(answer)
+                    let record = plan.record(&answer);
+                    Ok((answer, record))
                 }
-                // Planned, then signing failed: recorded like a single request.
-                (Err(e), Ok(_)) => Err(deny(item, e)),
-                // Recorded when planning refused it.
-                (Err(e), Err(_)) => Err(e),
-                (Ok(_), Err(e)) => Err(e.duplicate()),
+                (Err(e), _) => Err(asked(e, item)),
+                (Ok(_), Err(e)) => Err(asked(e.duplicate(), item)),
             })
-            .collect())
+            .collect();
+        recorder.all(outcomes).await
     }
 
     /// Signs every planned item on the pool, one chunk per worker; items
@@ -195,28 +201,57 @@ impl Signing {
 
     /// Records a request refused before it could be planned: its body was
     /// not JSON, not of the right shape, too large, or not `application/json`.
-    pub fn rejected(&self, ctx: &Context<'_>, kind: Kind, code: ErrorCode, detail: &str) {
-        Recorder::new(kind, ctx).rejected(code, detail);
+    /// `Err` when the trail cannot record it (then it is answered 503).
+    pub async fn rejected(
+        &self,
+        ctx: &Context<'_>,
+        kind: Kind,
+        code: ErrorCode,
+        detail: &str,
+    ) -> Result<(), IssueError> {
+        Recorder::admit(kind, ctx, &self.audit)?.rejected(code, detail).await
+    }
+
+    /// Records a refused bearer token (kind `auth`; the metric is the
+    /// extractor's). `Err` when the trail cannot record it.
+    pub async fn refused_token(
+        &self,
+        request_id: &str,
+        client_ip: Option<IpAddr>,
+        reason: &str,
+    ) -> Result<(), IssueError> {
+        self.audit.admit()?;
+        let who = Who {
+            caller: None,
+            request_id,
+            client_ip,
+        };
+        let event = Event::denied(who, "auth", (None, None), ErrorCode::InvalidToken, reason);
+        Ok(self.audit.record(vec![event]).await?)
     }
 
     fn issuer<'s>(&self, snapshot: &'s Snapshot, ctx: &Context<'s>) -> Issuer<'s> {
         Issuer::new(snapshot, ctx.caller, self.now(), ctx.client_ip)
     }
 
-    /// Cache, else pool; then the record. A policy signed before costs a
-    /// lookup on the reactor, not a trip to the pool.
-    async fn issue<P: Plan>(&self, plan: P, recorder: &Recorder<'_>) -> Result<P::Answer, IssueError> {
-        let started = Instant::now();
+    /// Cache, else pool; with the record of what was issued. A policy
+    /// signed before costs a lookup on the reactor, not a trip to the pool.
+    async fn issue<P: Plan>(&self, plan: P) -> Result<(P::Answer, IssuanceRecord), IssueError> {
         if let Some(answer) = plan.cached() {
-            recorder.issued(&plan.record(&answer), started);
-            return Ok(answer);
+            let record = plan.record(&answer);
+            return Ok((answer, record));
         }
         let plan = Arc::new(plan);
         let job = Arc::clone(&plan);
         let answer = self.pool.run(move || job.sign()).await.and_then(|r| r)?;
-        recorder.issued(&plan.record(&answer), started);
-        Ok(answer)
+        let record = plan.record(&answer);
+        Ok((answer, record))
     }
+}
+
+/// A refusal of `req`, with what it asked for, for its audit event.
+fn asked(error: IssueError, req: &UrlRequest) -> (IssueError, Option<String>, Option<String>) {
+    (error, req.distribution.clone(), requested(req).map(str::to_owned))
 }
 
 /// The resource as the caller named it (key or path), for audit events.

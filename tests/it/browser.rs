@@ -435,9 +435,9 @@ async fn a_browser_gets_a_signed_url_and_stores_signed_cookies_across_origins() 
     // origin's preflight stopped them), with the ids the pages read.
     let audit = |event: &str| -> Vec<String> {
         let mut ids: Vec<String> = cfsign
-            .json_lines()
+            .audit_events()
             .iter()
-            .filter(|e| e["target"] == "cfsign::audit" && e["event"] == event)
+            .filter(|e| e["event"] == event)
             .map(|e| e["request_id"].as_str().unwrap_or("").to_owned())
             .collect();
         ids.sort();

@@ -31,7 +31,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 
-use crate::harness::binary::{Server, config_dir};
+use crate::harness::binary::{Limits, Server, config_dir};
 use crate::harness::fixtures::key_file;
 use crate::harness::net::{metric, parse_response, post};
 use crate::harness::tokens::token;
@@ -54,7 +54,11 @@ fn start(open_files: Option<u64>) -> Server {
             .unwrap()
             .contains(r#"idle_timeout = "2s""#)
     );
-    Server::start_in_with_open_files(dir, config, &[], open_files)
+    let limits = Limits {
+        open_files,
+        ..Limits::default()
+    };
+    Server::start_in_with_limits(dir, config, &[], limits)
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {

@@ -9,6 +9,7 @@
 mod harness;
 
 mod api;
+mod audit_trail;
 mod auth;
 mod browser;
 mod bypass;

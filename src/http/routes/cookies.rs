@@ -39,7 +39,7 @@ async fn sign_cookies(
     body: Result<ApiJson<CookieRequest>, ApiError>,
 ) -> Result<(HeaderMap, Json<CookieBody>), ApiError> {
     let ctx = asked(&caller, &request_id, client_ip);
-    let ApiJson(req) = body.map_err(|e| super::rejected(&state, &ctx, Kind::Cookies, e))?;
+    let req = super::body(&state, &ctx, Kind::Cookies, body).await?;
     let answer = state.signing.cookies(&ctx, &req).await?;
     let attrs = attributes(&answer.attributes);
     let set_cookie: Vec<String> = answer

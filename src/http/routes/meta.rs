@@ -41,6 +41,7 @@ pub fn metrics_router(state: AppState) -> Router {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     crate::metrics::pool(state.signing.pool().stats());
     crate::metrics::ready(state.not_ready_reason().is_none());
+    state.signing.audit().publish();
     crate::metrics::collect_process();
     for d in state.signing.snapshot().load().distributions.values() {
         for (id, key) in &d.public_keys {
@@ -56,7 +57,7 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: keys and JWT keys loaded, not draining.
+/// Readiness: keys and JWT keys loaded, the audit sink accepting, not draining.
 async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     match state.not_ready_reason() {
         None => Ok(Json(json!({ "status": "ready" }))),

@@ -24,8 +24,28 @@ fn asked<'a>(caller: &'a Caller, request_id: &'a str, client_ip: Option<IpAddr>)
 }
 
 /// A body that could not be read as a request is a refusal too: recorded
-/// (audit event, metric) like every other, then answered.
-fn rejected(state: &AppState, ctx: &Context<'_>, kind: Kind, error: ApiError) -> ApiError {
-    state.signing.rejected(ctx, kind, error.code(), &error.to_string());
-    error
+/// (audit event, metric) like every other, then answered (503 instead when
+/// the audit trail cannot record it).
+async fn rejected(state: &AppState, ctx: &Context<'_>, kind: Kind, error: ApiError) -> ApiError {
+    match state
+        .signing
+        .rejected(ctx, kind, error.code(), &error.to_string())
+        .await
+    {
+        Ok(()) => error,
+        Err(unrecorded) => unrecorded.into(),
+    }
+}
+
+/// The request body, or its refusal, recorded.
+async fn body<T>(
+    state: &AppState,
+    ctx: &Context<'_>,
+    kind: Kind,
+    body: Result<crate::http::extract::ApiJson<T>, ApiError>,
+) -> Result<T, ApiError> {
+    match body {
+        Ok(crate::http::extract::ApiJson(value)) => Ok(value),
+        Err(e) => Err(rejected(state, ctx, kind, e).await),
+    }
 }

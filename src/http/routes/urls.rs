@@ -33,7 +33,7 @@ async fn sign_one(
     body: Result<ApiJson<UrlRequest>, ApiError>,
 ) -> Result<Json<UrlAnswer>, ApiError> {
     let ctx = asked(&caller, &request_id, client_ip);
-    let ApiJson(req) = body.map_err(|e| super::rejected(&state, &ctx, Kind::Url, e))?;
+    let req = super::body(&state, &ctx, Kind::Url, body).await?;
     Ok(Json(state.signing.url(&ctx, &req).await?))
 }
 
@@ -66,7 +66,7 @@ async fn sign_batch(
     body: Result<ApiJson<BatchRequest>, ApiError>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let ctx = asked(&caller, &request_id, client_ip);
-    let ApiJson(req) = body.map_err(|e| super::rejected(&state, &ctx, Kind::Url, e))?;
+    let req = super::body(&state, &ctx, Kind::Url, body).await?;
     let results = state.signing.urls(&ctx, &req.items).await?;
     let items = results
         .into_iter()

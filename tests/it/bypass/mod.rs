@@ -16,12 +16,10 @@
 //!   wildcard appears, each CloudFront parameter appears once, the URL
 //!   verifies, and exactly one audit event (an issuance) is recorded.
 //!
-//! Audit events are captured by a global `tracing` layer that keeps every
-//! event on the `cfsign::audit` target; each request carries a unique
-//! `x-request-id`, and the assertions count only the events with that id.
-//! That is robust to the test harness running tests on several threads (a
-//! thread-local subscriber would miss events emitted on another thread, and a
-//! global count would mix concurrent tests).
+//! Audit events are read from the audit files of the in-process apps (an
+//! answer is released only once its event is written); each request
+//! carries a unique `x-request-id`, and the assertions count only the
+//! events with that id, so concurrent tests do not mix.
 //!
 //! The helpers are here; each child module is one class of attempt.
 
@@ -36,7 +34,6 @@ mod wildcards;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
 
 use axum::Router;
 use axum::body::Body;
@@ -44,10 +41,8 @@ use axum::http::{Method, Request};
 use cfsign::signing::{RequestContext, base64cf, verify_url};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
 
-use crate::harness::app::{Reply, TestApp};
+use crate::harness::app::{Reply, TestApp, all_audit_events};
 use crate::harness::fixtures::{now, public};
 
 // ---------------------------------------------------------------------------
@@ -57,53 +52,19 @@ use crate::harness::fixtures::{now, public};
 /// One audit event's fields, as strings.
 type AuditEvent = BTreeMap<String, String>;
 
-fn events() -> &'static Mutex<Vec<AuditEvent>> {
-    static EVENTS: OnceLock<Mutex<Vec<AuditEvent>>> = OnceLock::new();
-    EVENTS.get_or_init(|| {
-        let subscriber = tracing_subscriber::registry().with(AuditCapture);
-        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in this test binary");
-        Mutex::new(Vec::new())
-    })
-}
-
-struct AuditCapture;
-
-#[derive(Default)]
-struct Fields(AuditEvent);
-
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_owned(), value.to_string());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_owned(), value.to_string());
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AuditCapture {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() == "cfsign::audit" {
-            let mut fields = Fields::default();
-            event.record(&mut fields);
-            events().lock().unwrap().push(fields.0);
-        }
-    }
-}
-
-/// The audit events recorded for `request_id`.
+/// The audit events recorded for `request_id`, from the audit files of the
+/// in-process apps (each request's events are written before its answer).
 fn audit_for(request_id: &str) -> Vec<AuditEvent> {
-    events()
-        .lock()
-        .unwrap()
+    all_audit_events()
         .iter()
-        .filter(|e| e.get("request_id").map(String::as_str) == Some(request_id))
-        .cloned()
+        .filter(|e| e["request_id"] == request_id)
+        .map(|e| {
+            e.as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+                .collect()
+        })
         .collect()
 }
 
@@ -119,7 +80,6 @@ fn fresh_request_id() -> String {
 /// Sends `body` (raw JSON text) to `route` through `router` with a fresh
 /// request id; returns the reply and that id.
 async fn send(router: &Router, route: &str, token: &str, body: String) -> (Reply, String) {
-    let _ = events(); // the capture must be installed before the first event
     let id = fresh_request_id();
     let request = Request::builder()
         .method(Method::POST)

@@ -1,5 +1,7 @@
-//! Logs that cannot be written (stdout and stderr on `/dev/full`, or a
-//! stdout nobody reads): the service keeps serving.
+//! Diagnostic logs that cannot be written (stdout and stderr on
+//! `/dev/full`, or a stdout nobody reads): the service keeps serving. The
+//! audit trail is written to its own file here; a sink of the audit trail
+//! that cannot be written refuses requests instead (`audit_trail::failures`).
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -23,6 +25,7 @@ fn free_addr() -> SocketAddr {
 struct Detached {
     child: Option<std::process::Child>,
     base: String,
+    audit: std::path::PathBuf,
 }
 
 impl Drop for Detached {
@@ -35,12 +38,14 @@ impl Drop for Detached {
 }
 
 impl Detached {
-    /// Starts with debug logging (many writes) and waits for `/healthz`.
+    /// Starts with debug logging (many writes), the audit trail in
+    /// `dir/audit.jsonl`, and waits for `/healthz`.
     async fn start(dir: &Path, stdout: Stdio, stderr: Stdio) -> Self {
         std::fs::write(dir.join("hmac.secret"), HMAC_SECRET).unwrap();
         let config = dir.join("config.toml");
         let mut c = TestConfig::binary(dir);
         c.add_uploads(&key_file("rsa2048.pem"));
+        c.audit = TestConfig::audit_file(&dir.join("audit.jsonl"));
         c.write(&config);
         let addr = free_addr();
         let child = serve_command(&config, &addr.to_string())
@@ -53,6 +58,7 @@ impl Detached {
         let mut me = Detached {
             child: Some(child),
             base: format!("http://{addr}"),
+            audit: dir.join("audit.jsonl"),
         };
         let http = client();
         let deadline = Instant::now() + START_TIMEOUT;
@@ -95,6 +101,10 @@ impl Detached {
             self.child.as_mut().unwrap().try_wait().unwrap().is_none(),
             "exited while serving"
         );
+        // The trail has every one of them, whatever became of the logs.
+        let trail = std::fs::read_to_string(&self.audit).unwrap();
+        let recorded = |id: &str| trail.contains(&format!("\"request_id\":\"{id}\""));
+        assert!((0..n).all(|i| recorded(&format!("{prefix}-{i}"))) && recorded("bad"));
     }
 
     /// SIGTERM, then exit 0 within 10 s.

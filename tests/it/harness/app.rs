@@ -17,6 +17,28 @@ use super::config::TestConfig;
 use super::jwks::JwtKey;
 use super::tokens::{self, HMAC_SECRET};
 
+/// The audit files of every in-process app of this test process.
+fn audit_files() -> &'static std::sync::Mutex<Vec<std::path::PathBuf>> {
+    static FILES: std::sync::OnceLock<std::sync::Mutex<Vec<std::path::PathBuf>>> = std::sync::OnceLock::new();
+    FILES.get_or_init(Default::default)
+}
+
+/// The audit events of `path` (none if it is gone).
+pub fn read_audit(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("every line of an audit file is JSON"))
+        .collect()
+}
+
+/// The audit events of every in-process app still alive, for tests that
+/// look an event up by its request id.
+pub fn all_audit_events() -> Vec<Value> {
+    let files = audit_files().lock().unwrap().clone();
+    files.iter().flat_map(|p| read_audit(p)).collect()
+}
+
 /// A running in-process app and what is needed to talk to it.
 pub struct TestApp {
     pub router: Router,
@@ -50,6 +72,9 @@ impl TestApp {
         change(&mut test_config);
         let config = test_config.load().unwrap();
         let state = build_state(&config).await.unwrap();
+        if let Some(path) = &config.audit.path {
+            audit_files().lock().unwrap().push(path.clone());
+        }
         let options: HttpOptions = http_options(&config);
         let router = http::router(state.clone(), &options)
             .layer(MockConnectInfo(std::net::SocketAddr::from(([203, 0, 113, 9], 40000))));
@@ -60,6 +85,17 @@ impl TestApp {
             dir,
             jwt_key,
         }
+    }
+
+    /// The audit events this app has written (its `[audit]` file).
+    pub fn audit_events(&self) -> Vec<Value> {
+        let path = self
+            .config
+            .audit
+            .path
+            .as_ref()
+            .expect("in-process apps audit to a file");
+        read_audit(path)
     }
 
     /// An HS256 token with `claims` merged over valid defaults.

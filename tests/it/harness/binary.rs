@@ -46,6 +46,10 @@ struct Captured {
 struct Logs {
     inner: Mutex<Captured>,
     changed: Condvar,
+    /// While true, stdout is not read: the pipe fills and the child's
+    /// writes to it block (a stalled log shipper).
+    stalled: Mutex<bool>,
+    unstalled: Condvar,
 }
 
 impl Logs {
@@ -75,6 +79,10 @@ fn pump(stream: impl Read + Send + 'static, logs: Arc<Logs>, stderr: bool) -> Jo
         let mut reader = BufReader::new(stream);
         let mut buf = Vec::new();
         loop {
+            if !stderr {
+                let stalled = logs.stalled.lock().unwrap();
+                drop(logs.unstalled.wait_while(stalled, |s| *s).unwrap());
+            }
             buf.clear();
             match reader.read_until(b'\n', &mut buf) {
                 Ok(0) | Err(_) => break,
@@ -125,14 +133,20 @@ pub fn serve_command(config: &Path, listen: &str) -> Command {
     cmd
 }
 
-/// Spawns [`serve_command`] on `127.0.0.1:0` with its output captured;
-/// with `open_files`, the child's RLIMIT_NOFILE (soft and hard) is set to it
-/// before exec, as `ulimit -n` would.
-fn spawn_serve(
-    config: &Path,
-    envs: &[(&str, &str)],
-    open_files: Option<u64>,
-) -> (Child, Arc<Logs>, Vec<JoinHandle<()>>) {
+/// Resource limits for the child, set before exec as `ulimit` would
+/// (soft = hard for open files, so it cannot raise them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// RLIMIT_NOFILE.
+    pub open_files: Option<u64>,
+    /// RLIMIT_FSIZE (soft only, in bytes): a file cannot grow past it, as
+    /// on a full disk; the test can raise it again with `prlimit`.
+    pub file_size: Option<u64>,
+}
+
+/// Spawns [`serve_command`] on `127.0.0.1:0` with its output captured,
+/// under `limits`.
+fn spawn_serve(config: &Path, envs: &[(&str, &str)], limits: Limits) -> (Child, Arc<Logs>, Vec<JoinHandle<()>>) {
     let mut cmd = serve_command(config, "127.0.0.1:0");
     cmd.env_remove("RUST_LOG")
         .stdin(Stdio::null())
@@ -142,17 +156,27 @@ fn spawn_serve(
         cmd.env(k, v);
     }
     #[cfg(unix)]
-    if let Some(n) = open_files {
+    {
         use std::os::unix::process::CommandExt;
-        let limit = libc::rlimit {
+        let nofile = limits.open_files.map(|n| libc::rlimit {
             rlim_cur: n as libc::rlim_t,
             rlim_max: n as libc::rlim_t,
-        };
-        // SAFETY: setrlimit is async-signal-safe and touches only `limit`.
+        });
+        let fsize = limits.file_size.map(|n| libc::rlimit {
+            rlim_cur: n as libc::rlim_t,
+            rlim_max: libc::RLIM_INFINITY,
+        });
+        // SAFETY: setrlimit is async-signal-safe and touches only the limits.
         unsafe {
-            cmd.pre_exec(move || match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
-                0 => Ok(()),
-                _ => Err(std::io::Error::last_os_error()),
+            cmd.pre_exec(move || {
+                for (resource, limit) in [(libc::RLIMIT_NOFILE, nofile), (libc::RLIMIT_FSIZE, fsize)] {
+                    if let Some(limit) = limit
+                        && libc::setrlimit(resource, &limit) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
             });
         }
     }
@@ -168,7 +192,7 @@ fn spawn_serve(
 /// Runs `cfsign serve` on a config expected to be refused: waits (bounded)
 /// for the exit and returns everything it printed.
 pub fn serve_expecting_exit(config: &Path, timeout: Duration) -> Exited {
-    let (child, logs, pumps) = spawn_serve(config, &[], None);
+    let (child, logs, pumps) = spawn_serve(config, &[], Limits::default());
     let late = || format!("cfsign serve did not exit within {timeout:?} on a bad config");
     collect_exit(child, &logs, pumps, timeout, late)
 }
@@ -267,19 +291,18 @@ impl Server {
 
     /// Starts the binary on an existing directory and config file.
     pub fn start_in(dir: tempfile::TempDir, config: PathBuf, envs: &[(&str, &str)]) -> Self {
-        Self::start_in_with_open_files(dir, config, envs, None)
+        Self::start_in_with_limits(dir, config, envs, Limits::default())
     }
 
-    /// As [`Server::start_in`]; with `open_files`, the child runs under that
-    /// RLIMIT_NOFILE (soft = hard, so it cannot raise it): for tests of
-    /// descriptor exhaustion.
-    pub fn start_in_with_open_files(
+    /// As [`Server::start_in`], the child under `limits`: for tests of
+    /// descriptor exhaustion and of a full disk.
+    pub fn start_in_with_limits(
         dir: tempfile::TempDir,
         config: PathBuf,
         envs: &[(&str, &str)],
-        open_files: Option<u64>,
+        limits: Limits,
     ) -> Self {
-        let (child, logs, pumps) = spawn_serve(&config, envs, open_files);
+        let (child, logs, pumps) = spawn_serve(&config, envs, limits);
         let mut server = Self {
             child: Some(child),
             status: None,
@@ -319,6 +342,12 @@ impl Server {
             .find_stdout(|v| v["message"] == "metrics listening")
             .and_then(|v| v["local"].as_str().map(|a| format!("http://{a}")));
         server
+    }
+
+    /// Stops reading the child's stdout (`true`) or resumes (`false`).
+    pub fn stall_stdout(&self, stalled: bool) {
+        *self.logs.stalled.lock().unwrap() = stalled;
+        self.logs.unstalled.notify_all();
     }
 
     pub fn pid(&self) -> u32 {
@@ -423,11 +452,12 @@ impl Server {
             .collect()
     }
 
-    /// Audit events (`"target":"cfsign::audit"`).
+    /// Audit events on stdout (the default `[audit]` sink): the lines with
+    /// the schema version `"audit"`.
     pub fn audit_events(&self) -> Vec<Value> {
         self.json_lines()
             .into_iter()
-            .filter(|v| v["target"] == "cfsign::audit")
+            .filter(|v| v.get("audit").is_some())
             .collect()
     }
 

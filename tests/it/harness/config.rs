@@ -32,6 +32,9 @@ pub struct TestConfig {
     pub distributions: Vec<Distribution>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<Grant>,
+    /// `[audit]` (stdout by default; in-process apps write a file in `dir`).
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub audit: toml::Table,
 }
 
 /// `[server]`.
@@ -271,6 +274,7 @@ impl TestConfig {
             }),
             distributions: vec![reports, videos],
             grants: Grant::fixtures(),
+            audit: Self::audit_file(&dir.join("audit.jsonl")),
         }
     }
 
@@ -292,7 +296,16 @@ impl TestConfig {
             cors: None,
             distributions: vec![],
             grants: vec![],
+            audit: toml::Table::new(),
         }
+    }
+
+    /// `[audit]` writing to `path`.
+    pub fn audit_file(path: &Path) -> toml::Table {
+        let mut audit = toml::Table::new();
+        audit.insert("sink".into(), "file".into());
+        audit.insert("path".into(), path.display().to_string().into());
+        audit
     }
 
     /// The folder the config's secret files are in.
