@@ -7,7 +7,10 @@ Builds release, runs `openssl speed rsa2048` (1 core and -multi N), starts
 prints a Markdown report: signs/s, ratios to OpenSSL, p50/p99 latencies,
 503 latencies under overload, cache throughput, batch CPU use, RSS, start-up.
 
-    python3 bench/run.py [--seconds 10] [--repeat 3] [--skip-build] [--skip-peers] [--out bench/RESULTS.json]
+    python3 bench/run.py [--seconds 10] [--repeat 3] [--skip-build] [--skip-peers] [--only audit] [--out bench/RESULTS.json]
+
+The service runs as users run it: diagnostic log at `info` and the audit
+trail on, fail-closed (`audit_sinks` compares its sinks and fsync modes).
 
 Each headline load run (saturation, half load, cache, overload) and `openssl
 speed` run `--repeat` times and report the median, with every run's rate kept
@@ -132,8 +135,21 @@ max_ttl = "7d"
 """
 
 
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class Service:
-    def __init__(self, tmp, queue_depth=256, token_cache=10000):
+    """`cfsign serve` on the bench configuration with production logging:
+    the diagnostic log at `info` (one access line per request) and the
+    audit trail on (`[audit]`: stdout by default, read by a thread as a log
+    shipper would; `audit` replaces the section). With `stdout_null`,
+    stdout goes to /dev/null and the port is chosen here."""
+
+    def __init__(self, tmp, queue_depth=256, token_cache=10000, audit="", stdout_null=False):
         self.secret = os.urandom(32)
         with open(os.path.join(tmp, "secret"), "wb") as f:
             f.write(self.secret)
@@ -146,16 +162,21 @@ class Service:
             f.write(CONFIG.format(queue_depth=queue_depth, token_cache=token_cache, issuer=ISSUER, audience=AUDIENCE,
                                   secret=os.path.join(tmp, "secret"), jwt_pub=os.path.join(tmp, "jwt.pub.pem"),
                                   rsa=os.path.join(KEYS, "rsa2048.pem"), ec=os.path.join(KEYS, "ec-p256.pem")))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CFSIGN_")}
-        # Quiet, but keep the "cfsign listening" line that gives the port.
-        env["RUST_LOG"] = "warn,cfsign::server=info"
+            f.write(audit)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CFSIGN_") and k != "RUST_LOG"}
         self.log = open(os.path.join(tmp, "service.log"), "w")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([BIN, "serve", "--config", path, "--listen", "127.0.0.1:0", "--log-format", "json"],
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
-        self.port = self._port()
-        # Keep reading stdout: a full pipe would otherwise stall the logger.
-        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        listen = f"127.0.0.1:{free_port()}" if stdout_null else "127.0.0.1:0"
+        self.proc = subprocess.Popen([BIN, "serve", "--config", path, "--listen", listen, "--log-format", "json"],
+                                     stdout=subprocess.DEVNULL if stdout_null else subprocess.PIPE, stderr=self.log,
+                                     text=True, env=env)
+        if stdout_null:
+            self.port = int(listen.rsplit(":", 1)[1])
+        else:
+            self.port = self._port()
+            # Keep reading stdout, as a log shipper would: the audit trail
+            # waits for it (fail-closed).
+            threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
         self.ready_after = self._wait_ready()
 
     def _port(self):
@@ -317,6 +338,42 @@ def peers(seconds):
     return report
 
 
+CACHE_HIT = '{"distribution":"thumbs","key":"hot/thumbnail.jpg","ttl_seconds":600}'
+
+
+def audit_sinks(tmp, seconds, n):
+    """Signature-cache hits (the cheapest issuance, where the trail's cost
+    shows most) with the audit trail on each sink: stdout to /dev/null (the
+    baseline), a file with fsync interval (default), always and never.
+    Every run is fail-closed (`on_failure = "refuse"`)."""
+    path = os.path.join(tmp, "audit.jsonl")
+    modes = {
+        "stdout_devnull": ("", True),
+        "file_fsync_interval": (f'\n[audit]\nsink = "file"\npath = "{path}"\nfsync = "interval"\n', False),
+        "file_fsync_always": (f'\n[audit]\nsink = "file"\npath = "{path}"\nfsync = "always"\n', False),
+        "file_fsync_never": (f'\n[audit]\nsink = "file"\npath = "{path}"\nfsync = "never"\n', False),
+    }
+    out = {}
+    for name, (section, null) in modes.items():
+        if os.path.exists(path):
+            os.remove(path)
+        svc = Service(tmp, audit=section, stdout_null=null)
+        hs = hs256_token(svc.secret, "bench")
+        load(svc, hs, 1, body=CACHE_HIT)
+        out[name] = repeated(n, lambda: load(svc, hs, seconds, body=CACHE_HIT))
+        metrics = urllib.request.urlopen(svc.url("/metrics"), timeout=5).read().decode()
+        out[name]["audit_refused"] = sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines()
+                                         if l.startswith("cfsign_audit_refused_total"))
+        out[name]["audit_write_groups"] = sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines()
+                                              if l.startswith("cfsign_audit_write_seconds_count"))
+        out[name]["audit_events"] = sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines()
+                                        if l.startswith("cfsign_audit_events_total"))
+        svc.stop()
+    base = out["stdout_devnull"]["ok_per_s"]
+    out["ratios_vs_stdout_devnull"] = {k: round(v["ok_per_s"] / base, 3) for k, v in out.items() if k != "stdout_devnull"}
+    return out
+
+
 def start_and_stop(tmp):
     svc = Service(tmp)
     ready = round(svc.ready_after * 1000, 1)
@@ -331,11 +388,20 @@ def main():
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--skip-peers", action="store_true", help="do not run bench/peers.py")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--only", choices=["audit"], help="run one section only")
     args = ap.parse_args()
     s, n = args.seconds, args.repeat
     if not args.skip_build:
         subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "cfsign", "--example", "loadgen"],
                        cwd=ROOT, check=True)
+    if args.only == "audit":
+        with tempfile.TemporaryDirectory() as tmp:
+            text = json.dumps({"seconds_per_run": s, "repeat": n, "audit_sinks": audit_sinks(tmp, s, n)}, indent=2)
+        print(text)
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write(text + "\n")
+        return
     cores = os.cpu_count()
     report = {"machine": {"cores": cores, "cpu": cpu_model(), "kernel": os.uname().release},
               "seconds_per_run": s, "repeat": n}
@@ -365,8 +431,7 @@ def main():
         report["half_load_fixed_rate"] = repeated(n, lambda: load(svc, hs, s, rate=int(cap / 2), concurrency=256),
                                                   key="p99_ms")
         report["rs256_token_cached"] = load(svc, rs, s)
-        report["cache_same_resource_quantised"] = repeated(n, lambda: load(
-            svc, hs, s, body='{"distribution":"thumbs","key":"hot/thumbnail.jpg","ttl_seconds":600}'))
+        report["cache_same_resource_quantised"] = repeated(n, lambda: load(svc, hs, s, body=CACHE_HIT))
         try:
             report["batch_1000"] = batch(svc, hs)
         except Exception as e:  # keep the other numbers
@@ -387,6 +452,7 @@ def main():
         report["overload_3x"] = median_run([overload_pair(svc, hs, s) for _ in range(max(1, n))],
                                            key="accepted_vs_peak")
         svc.stop()
+        report["audit_sinks"] = audit_sinks(tmp, s, n)
     one, multi = report["openssl_rsa2048_sign_per_s_1core"], report["openssl_rsa2048_sign_per_s_all_cores"]
     report["ratios"] = {
         "http_saturation_vs_openssl_multi": round(cap / multi, 3),

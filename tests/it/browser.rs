@@ -68,9 +68,7 @@ fn manifest_dir() -> &'static Path {
 
 // ---------------------------------------------------------------- tools ----
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
+use crate::harness::tools::in_ci;
 
 struct Tools {
     node: PathBuf,

@@ -40,9 +40,7 @@ fn fixture_key(name: &str) -> PathBuf {
 
 // ---------------------------------------------------------------- tools ----
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
+use crate::harness::tools::in_ci;
 
 /// Skips (locally) or fails (under CI) when a reference tool is missing.
 /// Written to stderr directly so the message shows even though libtest

@@ -31,9 +31,7 @@ fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
+use crate::harness::tools::in_ci;
 
 /// `promtool`, or `None` after saying why the check is skipped (a panic
 /// under CI).

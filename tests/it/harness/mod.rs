@@ -13,6 +13,7 @@
 //!   ConfigMap's configuration made runnable here, the Dockerfile).
 //! - [`net`]: an HTTP client for the real server, raw requests, and checks
 //!   that CloudFront would accept what it signed.
+//! - [`tools`]: outside tools (found, skipped locally, required under CI).
 
 pub mod app;
 pub mod binary;
@@ -22,3 +23,4 @@ pub mod jwks;
 pub mod net;
 pub mod shipped;
 pub mod tokens;
+pub mod tools;
