@@ -7,7 +7,7 @@ Builds release, runs `openssl speed rsa2048` (1 core and -multi N), starts
 prints a Markdown report: signs/s, ratios to OpenSSL, p50/p99 latencies,
 503 latencies under overload, cache throughput, batch CPU use, RSS, start-up.
 
-    python3 bench/run.py [--seconds 10] [--repeat 3] [--skip-build] [--skip-peers] [--only audit] [--out bench/RESULTS.json]
+    python3 bench/run.py [--seconds 10] [--repeat 3] [--skip-build] [--skip-peers] [--only audit|framework] [--out bench/RESULTS.json]
 
 The service runs as users run it: diagnostic log at `info` and the audit
 trail on, fail-closed (`audit_sinks` compares its sinks and fsync modes).
@@ -126,10 +126,16 @@ domain = "https://img.example.com"
 expiry_granularity = "5m"
 keys = [{{ key_pair_id = "KBENCH00000003", private_key_file = "{rsa}" }}]
 
+[[distributions]]
+name = "clips"
+domain = "https://vid.example.com"
+hash_algorithm = "SHA256"
+keys = [{{ key_pair_id = "KBENCH00000004", private_key_file = "{ec}" }}]
+
 [[grants]]
 name = "bench"
 subjects = ["bench"]
-distributions = ["reports", "thumbs"]
+distributions = ["reports", "thumbs", "clips"]
 allow = ["/*"]
 max_ttl = "7d"
 """
@@ -228,11 +234,14 @@ class Service:
 DISTINCT = '{"distribution":"reports","key":"bench/{n}.pdf","ttl_seconds":3600}'
 
 
-def load(svc, token, seconds, rate=0, concurrency=64, same_key=False, body=DISTINCT, sample_rss=True):
-    cmd = [LOADGEN, "--url", svc.url(), "--token", token, "--rate", str(rate), "--concurrency", str(concurrency),
-           "--duration", str(seconds)]
+def load(svc, token, seconds, rate=0, concurrency=64, same_key=False, body=DISTINCT, sample_rss=True, path=None):
+    cmd = [LOADGEN, "--url", svc.url(path or "/v1/signed-urls"), "--token", token, "--rate", str(rate),
+           "--concurrency", str(concurrency), "--duration", str(seconds)]
     if same_key:
         cmd.append("--same-key")
+    if path == "/healthz":
+        cmd.append("--get")
+        body = None
     if body:
         cmd += ["--body", body]
     cpu0, before = svc.cpu_seconds(), os.times()
@@ -251,6 +260,10 @@ def load(svc, token, seconds, rate=0, concurrency=64, same_key=False, body=DISTI
     result["service_cores"] = round((svc.cpu_seconds() - cpu0) / wall, 2)
     loadgen_cpu = (after.children_user + after.children_system) - (before.children_user + before.children_system)
     result["loadgen_cores"] = round(loadgen_cpu / wall, 2)
+    # CPU per answered request, µs: the service's and the load generator's.
+    done = max(1.0, result["ok_per_s"])
+    result["service_cpu_us_per_request"] = round(result["service_cores"] * 1e6 / done, 1)
+    result["loadgen_cpu_us_per_request"] = round(result["loadgen_cores"] * 1e6 / done, 1)
     return result
 
 
@@ -344,33 +357,106 @@ CACHE_HIT = '{"distribution":"thumbs","key":"hot/thumbnail.jpg","ttl_seconds":60
 def audit_sinks(tmp, seconds, n):
     """Signature-cache hits (the cheapest issuance, where the trail's cost
     shows most) with the audit trail on each sink: stdout to /dev/null (the
-    baseline), a file with fsync interval (default), always and never.
-    Every run is fail-closed (`on_failure = "refuse"`)."""
+    baseline), a file with fsync interval (the default), always and never.
+    Every run is fail-closed (`on_failure = "refuse"`) and sends the
+    diagnostic log to /dev/null too. The modes alternate within each of the
+    `n` rounds, so a machine whose speed drifts skews them alike."""
     path = os.path.join(tmp, "audit.jsonl")
     modes = {
-        "stdout_devnull": ("", True),
-        "file_fsync_interval": (f'\n[audit]\nsink = "file"\npath = "{path}"\nfsync = "interval"\n', False),
-        "file_fsync_always": (f'\n[audit]\nsink = "file"\npath = "{path}"\nfsync = "always"\n', False),
-        "file_fsync_never": (f'\n[audit]\nsink = "file"\npath = "{path}"\nfsync = "never"\n', False),
+        "stdout_devnull": "",
+        "file_fsync_interval": f'\n[audit]\nsink = "file"\npath = "{path}"\nfsync = "interval"\n',
+        "file_fsync_always": f'\n[audit]\nsink = "file"\npath = "{path}"\nfsync = "always"\n',
+        "file_fsync_never": f'\n[audit]\nsink = "file"\npath = "{path}"\nfsync = "never"\n',
     }
-    out = {}
-    for name, (section, null) in modes.items():
-        if os.path.exists(path):
-            os.remove(path)
-        svc = Service(tmp, audit=section, stdout_null=null)
-        hs = hs256_token(svc.secret, "bench")
-        load(svc, hs, 1, body=CACHE_HIT)
-        out[name] = repeated(n, lambda: load(svc, hs, seconds, body=CACHE_HIT))
-        metrics = urllib.request.urlopen(svc.url("/metrics"), timeout=5).read().decode()
-        out[name]["audit_refused"] = sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines()
-                                         if l.startswith("cfsign_audit_refused_total"))
-        out[name]["audit_write_groups"] = sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines()
-                                              if l.startswith("cfsign_audit_write_seconds_count"))
-        out[name]["audit_events"] = sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines()
-                                        if l.startswith("cfsign_audit_events_total"))
-        svc.stop()
+    runs = {name: [] for name in modes}
+    for _ in range(max(1, n)):
+        for name, section in modes.items():
+            if os.path.exists(path):
+                os.remove(path)
+            svc = Service(tmp, audit=section, stdout_null=True)
+            hs = hs256_token(svc.secret, "bench")
+            load(svc, hs, 1, body=CACHE_HIT)
+            run = load(svc, hs, seconds, body=CACHE_HIT)
+            metrics = urllib.request.urlopen(svc.url("/metrics"), timeout=5).read().decode()
+            total = lambda prefix: sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines() if l.startswith(prefix))
+            run["audit_refused"] = total("cfsign_audit_refused_total")
+            run["audit_write_groups"] = total("cfsign_audit_write_seconds_count")
+            run["audit_events"] = total("cfsign_audit_events_total")
+            run["events_per_group"] = round(run["audit_events"] / max(1, run["audit_write_groups"]), 1)
+            runs[name].append(run)
+            svc.stop()
+    out = {name: median_run(r) for name, r in runs.items()}
     base = out["stdout_devnull"]["ok_per_s"]
     out["ratios_vs_stdout_devnull"] = {k: round(v["ok_per_s"] / base, 3) for k, v in out.items() if k != "stdout_devnull"}
+    return out
+
+
+BASELINE = os.path.join(ROOT, "target/release/examples/baseline")
+ECDSA_DISTINCT = '{"distribution":"clips","key":"bench/{n}.mp4","ttl_seconds":3600}'
+
+
+class Baseline(Service):
+    """`examples/baseline.rs`: bare axum on the runtime configuration cfsign
+    runs with here (one runtime thread per two cores, SCHED_BATCH), the same
+    JSON shapes, nothing else."""
+
+    def __init__(self, tmp, threads):
+        self.secret = b"unused"
+        self.log = open(os.path.join(tmp, "baseline.log"), "w")
+        self.port = free_port()
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([BASELINE, "--listen", f"127.0.0.1:{self.port}", "--threads", str(threads)],
+                                     stdout=subprocess.DEVNULL, stderr=self.log)
+        self.ready_after = self._wait_ready("/healthz")
+
+    def _wait_ready(self, path="/readyz"):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=1) as r:
+                    if r.status == 200:
+                        return time.monotonic() - self.started
+            except Exception:
+                time.sleep(0.002)
+        raise RuntimeError(f"{path} never answered 200")
+
+
+def framework(tmp, seconds, n, openssl_multi):
+    """cfsign against the framework it is built on, in one run: `GET
+    /healthz`, signature-cache hits and ECDSA P-256 on distinct resources
+    against the bare axum handler of the same shapes, RSA-2048 on distinct
+    resources against `openssl speed -multi`. cfsign runs with production
+    logging and the audit trail on (both to /dev/null). The two servers
+    alternate within each of the `n` rounds."""
+    threads = max(1, (os.cpu_count() or 2) // 2)
+    cases = {
+        "healthz": ("/healthz", None),
+        "cache_hit": (None, CACHE_HIT),
+        "ecdsa_distinct": (None, ECDSA_DISTINCT),
+        "rsa_distinct": (None, DISTINCT),
+    }
+    runs = {f"{who}:{case}": [] for who in ("cfsign", "baseline") for case in cases}
+    for _ in range(max(1, n)):
+        svc = Service(tmp, stdout_null=True)
+        hs = hs256_token(svc.secret, "bench")
+        load(svc, hs, 1, body=CACHE_HIT)
+        for case, (path, body) in cases.items():
+            runs[f"cfsign:{case}"].append(load(svc, hs, seconds, body=body, path=path))
+        svc.stop()
+        base = Baseline(tmp, threads)
+        for case, (path, body) in cases.items():
+            if case != "rsa_distinct":
+                runs[f"baseline:{case}"].append(load(base, "x", seconds, body=body or CACHE_HIT, path=path))
+        base.stop()
+    out = {name: median_run(r) for name, r in runs.items() if r}
+    rate = lambda name: out[name]["ok_per_s"]
+    out["ratios"] = {
+        "healthz_vs_bare_axum": round(rate("cfsign:healthz") / rate("baseline:healthz"), 3),
+        "cache_hit_vs_bare_axum_json": round(rate("cfsign:cache_hit") / rate("baseline:cache_hit"), 3),
+        "ecdsa_distinct_vs_bare_axum_json": round(rate("cfsign:ecdsa_distinct") / rate("baseline:cache_hit"), 3),
+        "rsa_distinct_vs_openssl_multi": round(rate("cfsign:rsa_distinct") / openssl_multi, 3),
+    }
+    out["runtime_threads"] = threads
     return out
 
 
@@ -388,15 +474,19 @@ def main():
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--skip-peers", action="store_true", help="do not run bench/peers.py")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--only", choices=["audit"], help="run one section only")
+    ap.add_argument("--only", choices=["audit", "framework"], help="run one section only")
     args = ap.parse_args()
     s, n = args.seconds, args.repeat
     if not args.skip_build:
-        subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "cfsign", "--example", "loadgen"],
-                       cwd=ROOT, check=True)
-    if args.only == "audit":
+        subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "cfsign", "--example", "loadgen",
+                        "--example", "baseline"], cwd=ROOT, check=True)
+    if args.only:
         with tempfile.TemporaryDirectory() as tmp:
-            text = json.dumps({"seconds_per_run": s, "repeat": n, "audit_sinks": audit_sinks(tmp, s, n)}, indent=2)
+            if args.only == "audit":
+                section = audit_sinks(tmp, s, n)
+            else:
+                section = framework(tmp, s, n, openssl_median(n, 3, multi=os.cpu_count()))
+            text = json.dumps({"seconds_per_run": s, "repeat": n, args.only: section}, indent=2)
         print(text)
         if args.out:
             with open(args.out, "w") as f:
@@ -453,6 +543,7 @@ def main():
                                            key="accepted_vs_peak")
         svc.stop()
         report["audit_sinks"] = audit_sinks(tmp, s, n)
+        report["framework"] = framework(tmp, s, n, report["openssl_rsa2048_sign_per_s_all_cores"])
     one, multi = report["openssl_rsa2048_sign_per_s_1core"], report["openssl_rsa2048_sign_per_s_all_cores"]
     report["ratios"] = {
         "http_saturation_vs_openssl_multi": round(cap / multi, 3),

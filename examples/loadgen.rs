@@ -10,7 +10,8 @@
 //! number (distinct keys with a body of one's own). `--save-urls FILE`
 //! writes the `url` of every 200 to FILE, one a line (a 200 without a
 //! readable `url` writes a line that cannot verify), for
-//! `examples/verify_urls.rs`. Prints one JSON object: counts, achieved rate,
+//! `examples/verify_urls.rs`. `--get` sends `GET` without a body (for
+//! `/healthz`). Prints one JSON object: counts, achieved rate,
 //! latency percentiles (from the send to the answer's headers). A request
 //! whose connection fails (refused, reset, cut off before a status) counts
 //! an error, and the next one opens a new connection; an idle connection
@@ -51,6 +52,7 @@ struct Opts {
     body: Option<String>,
     save_urls: Option<String>,
     threads: usize,
+    get: bool,
 }
 
 fn parse() -> Opts {
@@ -64,6 +66,7 @@ fn parse() -> Opts {
         body: None,
         save_urls: None,
         threads: 1,
+        get: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -78,6 +81,7 @@ fn parse() -> Opts {
             "--body" => o.body = Some(value()),
             "--save-urls" => o.save_urls = Some(value()),
             "--threads" => o.threads = number::<usize>(&flag, &value()).max(1),
+            "--get" => o.get = true,
             other => fail(&format!("unknown flag {other}")),
         }
     }
@@ -133,6 +137,8 @@ struct Target {
     auth: HeaderValue,
     body: BodyTemplate,
     save_urls: Option<Mutex<BufWriter<std::fs::File>>>,
+    /// `GET` with no body (`--get`: `/healthz`), else `POST` of the body.
+    get: bool,
 }
 
 impl Target {
@@ -164,10 +170,17 @@ impl Target {
             auth: header(&format!("Bearer {}", o.token)),
             body: BodyTemplate::new(body),
             save_urls: o.save_urls.as_deref().map(create),
+            get: o.get,
         }
     }
 
     fn request(&self, n: u64) -> Request<Full<Bytes>> {
+        if self.get {
+            let mut req = Request::new(Full::new(Bytes::new()));
+            *req.uri_mut() = self.path.clone();
+            req.headers_mut().insert(HOST, self.host.clone());
+            return req;
+        }
         let mut req = Request::new(Full::new(self.body.render(n)));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = self.path.clone();

@@ -10,6 +10,7 @@
 
 mod chain;
 mod event;
+mod queue;
 mod sink;
 pub mod verify;
 mod writer;
@@ -18,13 +19,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crossbeam_channel::{Sender, TrySendError};
 use tokio::sync::oneshot;
 
 pub use chain::{Hasher, SCHEMA_VERSION};
 pub use event::{Event, Who};
 
 use self::chain::Link;
+use self::queue::Queue;
 use self::sink::Output;
 use self::writer::{Health, Message, Writer};
 use crate::config::{AuditConfig, AuditSink, OnFailure};
@@ -43,11 +44,18 @@ pub struct Audit {
 
 #[derive(Debug)]
 struct Inner {
-    tx: Sender<Message>,
+    queue: Arc<Queue>,
     on_failure: OnFailure,
     max_wait: Duration,
     health: Arc<Health>,
     sink: AuditSink,
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: the writer drains the queue and stops.
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 impl std::fmt::Debug for Message {
@@ -81,15 +89,16 @@ impl Audit {
             config.fsync_interval,
             Arc::clone(&health),
         );
-        let (tx, rx) = crossbeam_channel::bounded(config.queue_depth.max(1));
+        let queue = Arc::new(Queue::new(config.queue_depth));
+        let for_writer = Arc::clone(&queue);
         std::thread::Builder::new()
             .name("cfsign-audit".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || writer.run(for_writer))
             .map_err(|e| format!("audit: cannot start the writer thread: {e}"))?;
         crate::metrics::audit_sequence(link.seq);
         Ok(Audit {
             inner: Arc::new(Inner {
-                tx,
+                queue,
                 on_failure: config.on_failure,
                 max_wait: config.max_wait,
                 health,
@@ -120,16 +129,15 @@ impl Audit {
         let inner = &self.inner;
         if inner.on_failure == OnFailure::BestEffort {
             let n = events.len() as u64;
-            if self.inner.tx.try_send(Message::Events(events, None)).is_err() {
+            if inner.queue.push(Message::Events(events, None)).is_err() {
                 inner.health.dropped.fetch_add(n, Ordering::Relaxed);
                 crate::metrics::audit_dropped(n);
             }
             return Ok(());
         }
         let (ack, accepted) = oneshot::channel();
-        match inner.tx.try_send(Message::Events(events, Some(ack))) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => return Err(self.refused()),
+        if inner.queue.push(Message::Events(events, Some(ack))).is_err() {
+            return Err(self.refused());
         }
         match tokio::time::timeout(inner.max_wait, accepted).await {
             Ok(Ok(true)) => Ok(()),
@@ -154,7 +162,7 @@ impl Audit {
 
     /// Publishes the queue depth and last sequence number (at each scrape).
     pub fn publish(&self) {
-        crate::metrics::audit_queue_depth(self.inner.tx.len());
+        crate::metrics::audit_queue_depth(self.inner.queue.len());
         crate::metrics::audit_sequence(self.inner.health.last_seq.load(Ordering::Relaxed));
     }
 
@@ -165,12 +173,7 @@ impl Audit {
             return Ok(());
         }
         let (done, reopened) = oneshot::channel();
-        let tx = self.inner.tx.clone();
-        let sent =
-            tokio::task::spawn_blocking(move || tx.send_timeout(Message::Reopen(done), Duration::from_secs(5)).is_ok())
-                .await
-                .unwrap_or(false);
-        if !sent {
+        if self.inner.queue.push(Message::Reopen(done)).is_err() {
             return Err(std::io::Error::other(
                 "the audit writer did not take the reopen request",
             ));
@@ -183,9 +186,7 @@ impl Audit {
     /// Flushes what is queued (and syncs a file), waiting up to `timeout`.
     pub async fn close(&self, timeout: Duration) {
         let (done, closed) = oneshot::channel();
-        let tx = self.inner.tx.clone();
-        let sent = tokio::task::spawn_blocking(move || tx.send_timeout(Message::Close(done), timeout).is_ok());
-        if let Ok(Ok(true)) = tokio::time::timeout(timeout, sent).await {
+        if self.inner.queue.push(Message::Close(done)).is_ok() {
             let _ = tokio::time::timeout(timeout, closed).await;
         }
     }

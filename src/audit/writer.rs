@@ -11,16 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
 use tokio::sync::oneshot;
 
 use super::chain::{self, Hasher, Link};
 use super::event::{Event, now_ms};
+use super::queue::Queue;
 use super::sink::Output;
 use crate::config::Fsync;
 
-/// Most submissions in one group.
-const MAX_GROUP: usize = 4096;
 /// Pauses between attempts after a failure: from the first to the last.
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_LAST: Duration = Duration::from_secs(1);
@@ -126,42 +124,40 @@ impl Writer {
         }
     }
 
-    /// Runs until `Close` or until every sender is gone.
-    pub fn run(mut self, rx: Receiver<Message>) {
+    /// Runs until `Close`, or until the queue is closed (every handle
+    /// dropped) and drained.
+    pub fn run(mut self, queue: Arc<Queue>) {
+        let mut messages = Vec::new();
         loop {
-            let message = match rx.recv_timeout(self.wait()) {
-                Ok(message) => message,
-                Err(RecvTimeoutError::Timeout) => {
-                    self.tick();
-                    continue;
+            let open = queue.take(&mut messages, self.wait());
+            if messages.is_empty() {
+                if !open {
+                    break;
                 }
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            let mut group = Vec::new();
-            let mut control = None;
-            match message {
-                Message::Events(events, ack) => group.push((events, ack)),
-                other => control = Some(other),
+                self.tick();
+                continue;
             }
-            while control.is_none() && group.len() < MAX_GROUP {
-                match rx.try_recv() {
-                    Ok(Message::Events(events, ack)) => group.push((events, ack)),
-                    Ok(other) => control = Some(other),
-                    Err(_) => break,
+            let mut group = Vec::new();
+            for message in messages.drain(..) {
+                match message {
+                    Message::Events(events, ack) => group.push((events, ack)),
+                    Message::Reopen(done) => {
+                        self.commit(std::mem::take(&mut group));
+                        let _ = done.send(self.output.reopen());
+                    }
+                    Message::Close(done) => {
+                        self.commit(std::mem::take(&mut group));
+                        let _ = self.output.sync();
+                        queue.close();
+                        let _ = done.send(());
+                        return;
+                    }
                 }
             }
             self.commit(group);
-            match control {
-                Some(Message::Reopen(done)) => {
-                    let _ = done.send(self.output.reopen());
-                }
-                Some(Message::Close(done)) => {
-                    let _ = self.output.sync();
-                    let _ = done.send(());
-                    return;
-                }
-                _ => {}
-            }
+            // Under steady load the queue is never empty long enough to
+            // time out: the interval is checked after every group too.
+            self.tick();
         }
         let _ = self.output.sync();
     }
@@ -178,7 +174,7 @@ impl Writer {
         Duration::from_secs(3600)
     }
 
-    /// Nothing arrived in time: retry after a failure, or flush.
+    /// Between groups: retry after a failure, or flush when the interval is up.
     fn tick(&mut self) {
         if self.outage.is_some() {
             self.record_outage();
