@@ -365,3 +365,46 @@ impl Counts {
         crate::metrics::audit_events("denied", self.denied);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer(fsync: Fsync, interval: Duration) -> (tempfile::TempDir, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let hasher = Hasher::sha256();
+        let (output, _) = Output::open_file(&dir.path().join("a.jsonl"), &hasher).unwrap();
+        let health = Arc::new(Health::new(Duration::from_secs(1), Link::GENESIS));
+        (dir, Writer::new(output, Link::GENESIS, hasher, fsync, interval, health))
+    }
+
+    fn group() -> Vec<(Vec<Event>, Option<oneshot::Sender<bool>>)> {
+        vec![(vec![Event::outage(0, "x", 0)], None)]
+    }
+
+    #[test]
+    fn a_tick_after_each_group_syncs_once_the_interval_is_up() {
+        let (_dir, mut w) = writer(Fsync::Interval, Duration::from_millis(20));
+        let started = w.last_sync;
+        let deadline = Instant::now() + Duration::from_millis(100);
+        // Groups back to back, never an idle timeout: as `run` does.
+        while Instant::now() < deadline {
+            w.commit(group());
+            w.tick();
+        }
+        assert!(
+            w.last_sync > started,
+            "no fsync in 100 ms of groups with a 20 ms interval"
+        );
+        assert_eq!(w.health.last_seq.load(Ordering::Relaxed), w.link.seq);
+    }
+
+    #[test]
+    fn fsync_always_leaves_nothing_unsynced_and_acks_after_the_write() {
+        let (_dir, mut w) = writer(Fsync::Always, Duration::from_secs(1));
+        let (ack, mut acked) = oneshot::channel();
+        w.commit(vec![(vec![Event::outage(0, "x", 0)], Some(ack))]);
+        assert!(!w.unsynced);
+        assert_eq!(acked.try_recv(), Ok(true));
+    }
+}
