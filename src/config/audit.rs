@@ -109,3 +109,47 @@ pub fn check(audit: &AuditConfig, problems: &mut Vec<String>) {
         problems.push("audit.queue_depth: must be at least 1".into());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(audit: AuditConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        check(&audit, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_file_sink_needs_a_path_and_only_it_takes_one() {
+        let file = AuditConfig {
+            sink: AuditSink::File,
+            ..AuditConfig::default()
+        };
+        assert_eq!(problems(file.clone()).len(), 1);
+        assert!(
+            problems(AuditConfig {
+                path: Some("/var/log/cfsign/audit.jsonl".into()),
+                ..file
+            })
+            .is_empty()
+        );
+        let stray = AuditConfig {
+            path: Some("/a".into()),
+            ..AuditConfig::default()
+        };
+        assert!(problems(stray)[0].contains("only used with sink = \"file\""));
+    }
+
+    #[test]
+    fn zero_waits_intervals_and_queues_are_refused() {
+        let zero = AuditConfig {
+            max_wait: Duration::ZERO,
+            fsync_interval: Duration::ZERO,
+            queue_depth: 0,
+            ..AuditConfig::default()
+        };
+        assert_eq!(problems(zero).len(), 3);
+        assert!(problems(AuditConfig::default()).is_empty());
+    }
+}

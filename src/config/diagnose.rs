@@ -10,6 +10,12 @@ use serde::de::DeserializeOwned;
 
 use super::model::{AuthConfig, CorsConfig, DistributionConfig, GrantConfig, ServerConfig, SigningConfig};
 
+/// The tables that may be left out (every key has a default), and all
+/// top-level tables: one list each, so a new section cannot be called an
+/// unknown key here while the loader takes it.
+const OPTIONAL_TABLES: [&str; 4] = ["server", "signing", "cors", "audit"];
+const TABLES: [&str; 7] = ["server", "signing", "auth", "cors", "audit", "distributions", "grants"];
+
 /// Keys without a default, per table.
 const REQUIRED_AUTH: [&str; 3] = ["issuers", "audiences", "algorithms"];
 const REQUIRED_DISTRIBUTION: [&str; 3] = ["name", "domain", "keys"];
@@ -28,7 +34,7 @@ pub fn problems(path: &Path, text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let d = Diagnosis { file: path, text };
     let empty = toml::Value::Table(toml::Table::new());
-    for name in ["server", "signing", "cors"] {
+    for name in OPTIONAL_TABLES {
         d.check(
             &mut out,
             &format!("[{name}]"),
@@ -73,7 +79,7 @@ pub fn problems(path: &Path, text: &str) -> Vec<String> {
         );
     }
     for key in doc.keys() {
-        if !["server", "signing", "auth", "cors", "distributions", "grants"].contains(&key.as_str()) {
+        if !TABLES.contains(&key.as_str()) {
             out.push(format!("{}: unknown table or key {key:?}", d.at(key)));
         }
     }
@@ -137,6 +143,7 @@ fn type_error(what: &str, value: &toml::Value) -> Option<String> {
         "server" => first::<ServerConfig>(value),
         "signing" => first::<SigningConfig>(value),
         "cors" => first::<CorsConfig>(value),
+        "audit" => first::<super::AuditConfig>(value),
         "auth" => first::<AuthConfig>(value),
         "distribution" => first::<DistributionConfig>(value),
         "grant" => first::<GrantConfig>(value),
@@ -158,6 +165,25 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_example_has_no_problem_and_every_table_it_documents_is_known() {
+        let text = include_str!("../../config/example.toml");
+        assert_eq!(problems(Path::new("example.toml"), text), Vec::<String>::new());
+        let doc: toml::Table = text.parse().unwrap();
+        for key in doc.keys() {
+            assert!(TABLES.contains(&key.as_str()), "{key}");
+        }
+        assert!(doc.contains_key("audit"));
+    }
+
+    #[test]
+    fn a_bad_audit_table_is_diagnosed_with_its_line() {
+        let text =
+            "[auth]\nissuers = [\"i\"]\naudiences = [\"a\"]\nalgorithms = [\"HS256\"]\n\n[audit]\nsink = \"syslog\"\n";
+        let p = problems(Path::new("c.toml"), text).join("\n");
+        assert!(p.contains("c.toml:6: [audit]") && p.contains("syslog"), "{p}");
+    }
 
     #[test]
     fn a_minimal_config_with_three_mistakes_gets_three_problems_in_one_reading() {

@@ -47,7 +47,33 @@ pub fn warnings(config: &Config) -> Vec<String> {
             }
         }
     }
+    out.extend(audit_warnings(config));
     out.extend(variable_warnings(std::env::vars().map(|(k, _)| k)));
+    out
+}
+
+/// `[audit]` settings that cannot act: an fsync policy on a stream (a pipe
+/// has no fsync), a `max_wait` no request lives to see (the request
+/// timeout answers 408 first).
+fn audit_warnings(config: &Config) -> Vec<String> {
+    use super::{AuditSink, Fsync};
+    let audit = &config.audit;
+    let mut out = Vec::new();
+    if audit.sink != AuditSink::File && audit.fsync == Fsync::Always {
+        out.push(
+            "audit.fsync = \"always\" applies to files only; with a stdout/stderr sink events are accepted once \
+             written to the stream"
+                .to_owned(),
+        );
+    }
+    if audit.max_wait >= config.server.request_timeout {
+        out.push(format!(
+            "audit.max_wait ({}) is not below server.request_timeout ({}): a request waiting for the audit sink \
+             is answered 408 before 503 audit_unavailable",
+            humantime::format_duration(audit.max_wait),
+            humantime::format_duration(config.server.request_timeout)
+        ));
+    }
     out
 }
 
@@ -129,6 +155,19 @@ keys = [{ key_pair_id = "K1", private_key_file = "/k" }]
         assert!(w[0].contains("default_ttl (2h) is above max_ttl (1h)"), "{w:?}");
         assert!(w[1].contains("no cookies.domain"), "{w:?}");
         assert!(with_grant(&format!("{GRANT}allow = [\"/uploads/*\"]")).is_empty());
+    }
+
+    #[test]
+    fn audit_settings_that_cannot_act_are_named() {
+        let audit = |section: &str| {
+            let config = crate::config::from_toml(&format!("{BASE}\n[audit]\n{section}")).unwrap();
+            audit_warnings(&config)
+        };
+        let w = audit("fsync = \"always\"\nmax_wait = \"10s\"");
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("files only") && w[1].contains("answered 408"), "{w:?}");
+        assert!(audit("sink = \"file\"\npath = \"/a\"\nfsync = \"always\"").is_empty());
+        assert!(audit("").is_empty(), "the defaults warn about nothing");
     }
 
     #[test]
