@@ -9,7 +9,8 @@
 
 pub mod families;
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -76,12 +77,54 @@ pub async fn track_requests(mut request: Request, next: Next) -> Response {
     let slot = RouteSlot::default();
     request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;
-    let route = slot.0.get().map_or("unmatched", |p| p.as_str()).to_owned();
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!(families::HTTP_DURATION, "route" => route.clone(), "status" => status.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!("cfsign_http_requests_total", "route" => route, "status" => status).increment(1);
+    let route = slot.0.get().map_or("unmatched", |p| p.as_str());
+    let status = response.status();
+    let (count, duration) = cached(http_series(), &[route, status.as_str()], || {
+        let (route, status) = (route.to_owned(), status.as_str().to_owned());
+        (
+            metrics::counter!("cfsign_http_requests_total", "route" => route.clone(), "status" => status.clone()),
+            metrics::histogram!(families::HTTP_DURATION, "route" => route, "status" => status),
+        )
+    });
+    duration.record(started.elapsed().as_secs_f64());
+    count.increment(1);
     response
+}
+
+/// Series registered once per set of label values, looked up by them: the
+/// request path then clones a handle instead of building a labelled key
+/// (a few allocations and a registry lookup) per request.
+type Series<T> = RwLock<HashMap<Box<str>, T>>;
+
+fn http_series() -> &'static Series<(metrics::Counter, metrics::Histogram)> {
+    static SERIES: OnceLock<Series<(metrics::Counter, metrics::Histogram)>> = OnceLock::new();
+    SERIES.get_or_init(Default::default)
+}
+
+fn signature_series() -> &'static Series<metrics::Counter> {
+    static SERIES: OnceLock<Series<metrics::Counter>> = OnceLock::new();
+    SERIES.get_or_init(Default::default)
+}
+
+/// The handle for the label values `parts`, made by `make` the first time.
+fn cached<T: Clone>(series: &Series<T>, parts: &[&str], make: impl FnOnce() -> T) -> T {
+    thread_local! {
+        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    KEY.with_borrow_mut(|key| {
+        key.clear();
+        for part in parts {
+            key.push_str(part);
+            key.push('\u{1f}');
+        }
+        if let Some(handle) = series.read().unwrap_or_else(|e| e.into_inner()).get(key.as_str()) {
+            return handle.clone();
+        }
+        let handle = make();
+        let mut map = series.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(key.as_str().into(), handle.clone());
+        handle
+    })
 }
 
 /// Route layer: hands the matched route template to [`track_requests`]
@@ -105,16 +148,22 @@ pub fn signed(
     key_pair_id: &str,
     started: Instant,
 ) {
-    metrics::counter!(
-        "cfsign_signatures_total",
-        "distribution" => distribution.to_owned(),
-        "kind" => kind,
-        "policy_type" => policy_type,
-        "hash_algorithm" => hash,
-        "key_pair_id" => key_pair_id.to_owned()
-    )
-    .increment(1);
-    metrics::histogram!(families::SIGNING_DURATION).record(started.elapsed().as_secs_f64());
+    let parts = [distribution, kind, policy_type, hash, key_pair_id];
+    let count = cached(signature_series(), &parts, || {
+        metrics::counter!(
+            "cfsign_signatures_total",
+            "distribution" => distribution.to_owned(),
+            "kind" => kind,
+            "policy_type" => policy_type,
+            "hash_algorithm" => hash,
+            "key_pair_id" => key_pair_id.to_owned()
+        )
+    });
+    count.increment(1);
+    static DURATION: OnceLock<metrics::Histogram> = OnceLock::new();
+    DURATION
+        .get_or_init(|| metrics::histogram!(families::SIGNING_DURATION))
+        .record(started.elapsed().as_secs_f64());
 }
 
 /// Records a refused token.
@@ -130,8 +179,24 @@ pub fn denial(reason: &'static str) {
 /// Records `n` audit events of one kind written to the sink.
 pub fn audit_events(event: &'static str, n: u64) {
     if n > 0 {
-        metrics::counter!("cfsign_audit_events_total", "event" => event).increment(n);
+        let count = cached(
+            signature_series(),
+            &["audit_events", event],
+            || metrics::counter!("cfsign_audit_events_total", "event" => event),
+        );
+        count.increment(n);
     }
+}
+
+/// Records a lookup of the signature cache (`hit`) or the token cache.
+pub fn cache_lookup(cache: &'static str, hit: bool) {
+    let result = if hit { "hit" } else { "miss" };
+    cached(
+        signature_series(),
+        &[cache, result],
+        || metrics::counter!(cache, "result" => result),
+    )
+    .increment(1);
 }
 
 /// Records the time one group of audit events took to write.

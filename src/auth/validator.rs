@@ -197,12 +197,12 @@ impl Authenticator {
             && Arc::ptr_eq(&hit.trust, &trust)
             && hit.caller.expires_at > now
         {
-            metrics::counter!("cfsign_token_cache_total", "result" => "hit").increment(1);
+            crate::metrics::cache_lookup("cfsign_token_cache_total", true);
             return Ok(hit.caller.clone());
         }
         let caller = verify(token, now, &trust)?;
         if let (Some(cache), Some(digest)) = (&self.verified, digest) {
-            metrics::counter!("cfsign_token_cache_total", "result" => "miss").increment(1);
+            crate::metrics::cache_lookup("cfsign_token_cache_total", false);
             cache.insert(
                 digest,
                 Arc::new(Verified {

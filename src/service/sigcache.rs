@@ -32,14 +32,24 @@ impl SignatureCache {
 
     /// The cached signature of `policy_json` under `hash`, if any.
     pub fn get(&self, hash: HashAlgorithm, policy_json: &str) -> Option<Arc<str>> {
-        let hit = self.cache.get(&(hash, policy_json.to_owned()));
-        metrics::counter!("cfsign_signature_cache_total", "result" => if hit.is_some() { "hit" } else { "miss" })
-            .increment(1);
+        let hit = self.cache.get(&Lookup(hash, policy_json));
+        crate::metrics::cache_lookup("cfsign_signature_cache_total", hit.is_some());
         hit
     }
 
     /// Remembers a signature.
     pub fn insert(&self, hash: HashAlgorithm, policy_json: String, signature: Arc<str>) {
         self.cache.insert((hash, policy_json), signature);
+    }
+}
+
+/// A borrowed key for lookups: hashes and compares as `(HashAlgorithm,
+/// String)` does, so a lookup copies no policy.
+#[derive(Hash)]
+struct Lookup<'a>(HashAlgorithm, &'a str);
+
+impl quick_cache::Equivalent<(HashAlgorithm, String)> for Lookup<'_> {
+    fn equivalent(&self, key: &(HashAlgorithm, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
     }
 }
