@@ -22,6 +22,7 @@
 //!   and validation (every problem in one start).
 //! - [`server`]: the composition root ([`server::assemble`]), serving, reload.
 //! - [`dev`]: `cfsign dev` (in-memory keys and secret).
+//! - [`dates`]: the one date parser of the CLI and the API.
 //! - [`secret_file`]: reading key and passphrase files (bounded, wiped on drop).
 //! - [`cli`]: the `cfsign` command line (serve, dev, sign, sign-cookies,
 //!   verify, keygen, healthcheck).
@@ -30,6 +31,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod dates;
 pub mod dev;
 pub mod error_code;
 pub mod http;

@@ -31,6 +31,29 @@ pub fn read_passphrase(path: &Path) -> io::Result<Zeroizing<Vec<u8>>> {
     Ok(bytes)
 }
 
+/// A warning when a private key file can be read by its group or by others
+/// (`chmod 600` it; in Kubernetes, `defaultMode: 0400` on the secret volume).
+/// The service warns at load, the CLI before signing.
+pub fn readable_by_others(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "{} is readable by group or others (mode {:o}): chmod 600 it",
+                path.display(),
+                mode & 0o777
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// Drops one trailing `\n` or `\r\n`.
 fn strip_line_ending(bytes: &mut Vec<u8>) {
     if bytes.ends_with(b"\n") {
@@ -71,5 +94,22 @@ mod tests {
         std::fs::write(&path, vec![b'a'; MAX_LEN as usize + 1]).unwrap();
         assert_eq!(read(&path).unwrap_err().kind(), io::ErrorKind::InvalidData);
         assert!(read(&dir.path().join("missing")).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.pem");
+        std::fs::write(&path, "x").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(readable_by_others(&path), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let warning = readable_by_others(&path).unwrap();
+        assert!(
+            warning.contains("mode 640") && warning.contains("chmod 600"),
+            "{warning}"
+        );
     }
 }

@@ -26,8 +26,11 @@ pub enum AuthError {
     /// Token over [`MAX_TOKEN_BYTES`].
     #[error("token too large")]
     TooLarge,
+    /// An `Authorization` header that is not `Bearer <token>`.
+    #[error("the Authorization header must be \"Bearer <token>\" (the scheme, one space, the JWT)")]
+    NotBearer,
     /// Not a well-formed JWT.
-    #[error("malformed token")]
+    #[error("malformed token: expected a JWT (three base64url parts separated by dots)")]
     Malformed,
     /// More than one `Authorization` header: which one names the caller
     /// would depend on who reads them (a proxy may append its own).
@@ -71,6 +74,7 @@ impl AuthError {
         match self {
             AuthError::Missing => "missing",
             AuthError::TooLarge => "too_large",
+            AuthError::NotBearer => "not_bearer",
             AuthError::Malformed => "malformed",
             AuthError::AmbiguousCredentials => "ambiguous_credentials",
             AuthError::DuplicateMember => "duplicate_member",

@@ -20,12 +20,14 @@ pub const EXIT_FAILURE: u8 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// A URL, resource pattern or key pair id the signing core refused.
-    #[error("{flag}: {source}")]
+    #[error("{flag}: {source}{}", hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default())]
     Input {
         /// The flag that carried the value.
         flag: &'static str,
         /// What is wrong with it.
         source: InputError,
+        /// How to fix it, when the fix can be shown (the encoded URL).
+        hint: Option<String>,
     },
     /// A date or duration that could not be read.
     #[error("{flag}: {source}")]
@@ -70,33 +72,25 @@ pub enum CliError {
         /// The URL.
         url: String,
     },
-    /// A file that could not be read.
-    #[error("cannot read {what} {path:?}: {source}")]
+    /// A file (or standard input) that could not be read.
+    #[error("cannot read {what} {from}: {source}")]
     Read {
         /// What the file should hold.
         what: &'static str,
-        /// Where it was looked for.
-        path: PathBuf,
+        /// Where it was looked for: a quoted path, or `standard input`.
+        from: String,
         /// Why it failed.
         source: io::Error,
     },
-    /// A key file that holds no usable key.
-    #[error("{what} {path:?}: {source}")]
+    /// A key that is not usable (the key's text is never part of it).
+    #[error("{what} from {from}: {source}")]
     Key {
         /// `private key`, `public key`, ...
         what: &'static str,
-        /// The file.
-        path: PathBuf,
+        /// Where it came from: a quoted path, `standard input`, or the flag.
+        from: String,
         /// Why the key was refused.
         source: KeyError,
-    },
-    /// A PEM key pasted where a file path belongs (never echoed back).
-    #[error(
-        "{flag} takes a file path (path or file://path), not the key itself: a key on the command line is visible to every user of the machine"
-    )]
-    InlineKey {
-        /// The flag.
-        flag: &'static str,
     },
     /// A flag value that does not have the required shape.
     #[error("{flag}: {message}")]
@@ -135,14 +129,13 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The process exit code: 2 for bad input, 1 for anything else.
+    /// The process exit code: 2 for bad input and for files that cannot be
+    /// read or written (a wrong path is the input's fault), 1 for anything else.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            CliError::Crypto(_)
-            | CliError::Stdout(_)
-            | CliError::Write { .. }
-            | CliError::Service(_)
-            | CliError::Unhealthy(_) => ExitCode::from(EXIT_FAILURE),
+            CliError::Crypto(_) | CliError::Stdout(_) | CliError::Service(_) | CliError::Unhealthy(_) => {
+                ExitCode::from(EXIT_FAILURE)
+            }
             _ => ExitCode::from(EXIT_INPUT),
         }
     }

@@ -1,5 +1,6 @@
 //! `cfsign keygen`: a new key pair for a CloudFront key group. The private
-//! key goes to a file created with mode 0600; the public key to stdout.
+//! key goes to a file created with mode 0600 (PKCS#8, or PKCS#1 for the AWS
+//! CLI); the public key to stdout or `--public-out`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -11,25 +12,34 @@ use clap::{Args, ValueEnum};
 use crate::signing::{KeySpec, PrivateKey};
 
 use super::error::CliError;
-use super::input::emit;
+use super::input::{emit, warn};
 
 /// `cfsign keygen`.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:
-  cfsign keygen --out private_key.pem > public_key.pem
+#[command(after_help = "Examples:
+  cfsign keygen --out private_key.pem --public-out public_key.pem
+  cfsign keygen --out private_key.pem --format pkcs1 > public_key.pem   # also for `aws cloudfront sign`
 
 Upload public_key.pem to CloudFront (Key management > Public keys), add it to a key group
 trusted by the distribution's cache behavior, and sign with --key-pair-id set to its ID.")]
 pub struct KeygenArgs {
-    /// Where to write the private key (unencrypted PKCS#8 PEM, created with mode 0600)
+    /// Where to write the private key (unencrypted PEM, created with mode 0600)
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+
+    /// Private key encoding: pkcs8 (BEGIN PRIVATE KEY), or pkcs1 (BEGIN RSA PRIVATE KEY, RSA only), the one `aws cloudfront sign` (AWS CLI v1) reads
+    #[arg(long, value_enum, default_value = "pkcs8")]
+    pub format: KeyFormat,
+
+    /// Also write the public key to FILE (mode 0644) instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub public_out: Option<PathBuf>,
 
     /// Key type: both are accepted by CloudFront key groups
     #[arg(long, value_enum, default_value = "rsa2048")]
     pub algorithm: KeygenAlgorithm,
 
-    /// Replace FILE if it already exists (atomically)
+    /// Replace the files if they already exist (atomically)
     #[arg(long)]
     pub force: bool,
 }
@@ -43,37 +53,76 @@ pub enum KeygenAlgorithm {
     EcdsaP256,
 }
 
+/// `--format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyFormat {
+    /// PKCS#8 (`BEGIN PRIVATE KEY`): every tool but the AWS CLI v1
+    Pkcs8,
+    /// PKCS#1 (`BEGIN RSA PRIVATE KEY`): what `aws cloudfront sign` reads; RSA only
+    Pkcs1,
+}
+
 /// Runs `cfsign keygen`.
 pub fn keygen(args: KeygenArgs) -> Result<ExitCode, CliError> {
     let spec = match args.algorithm {
         KeygenAlgorithm::Rsa2048 => KeySpec::Rsa2048,
         KeygenAlgorithm::EcdsaP256 => KeySpec::EcdsaP256,
     };
+    if args.format == KeyFormat::Pkcs1 && spec != KeySpec::Rsa2048 {
+        return Err(CliError::Malformed {
+            flag: "--format",
+            message: "pkcs1 holds RSA keys only; an ECDSA key is written as pkcs8".to_owned(),
+        });
+    }
+    if args.public_out.as_deref() == Some(args.out.as_path()) {
+        return Err(CliError::Malformed {
+            flag: "--public-out",
+            message: "must name another file than --out".to_owned(),
+        });
+    }
     let key = PrivateKey::generate(spec).map_err(CliError::Crypto)?;
     let public_pem = key.public_key().and_then(|p| p.to_pem()).map_err(CliError::Crypto)?;
-    let private_pem = key.to_pkcs8_pem().map_err(CliError::Crypto)?;
-    write_private(&args.out, private_pem.as_bytes(), args.force)?;
-    emit(&public_pem)?;
+    let (private_pem, label) = match args.format {
+        KeyFormat::Pkcs8 => (key.to_pkcs8_pem(), "PKCS#8"),
+        KeyFormat::Pkcs1 => (key.to_pkcs1_pem(), "PKCS#1"),
+    };
+    let private_pem = private_pem.map_err(CliError::Crypto)?;
+    write_new(&args.out, private_pem.as_bytes(), args.force, 0o600)?;
+    // Created 0600, but a filesystem may ignore modes (some network, FUSE
+    // and Windows mounts): say so when the key ended up readable.
+    if let Some(warning) = crate::secret_file::readable_by_others(&args.out) {
+        warn(&warning);
+    }
+    let public_to = match &args.public_out {
+        Some(path) => {
+            write_new(path, public_pem.as_bytes(), args.force, 0o644)?;
+            format!("to {}", path.display())
+        }
+        None => {
+            emit(&public_pem)?;
+            "above".to_owned()
+        }
+    };
     let _ = writeln!(
         io::stderr(),
-        "wrote {} private key to {} (PKCS#8, mode 0600); the public key above goes in a CloudFront key group",
+        "wrote {} private key to {} ({label}, mode 0600); the public key {public_to} goes in a CloudFront key group",
         key.algorithm(),
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)
 }
 
-/// Creates `path` with mode 0600 and `pem` in it. Without `force` the
+/// Creates `path` with `mode` and `pem` in it. Without `force` the
 /// creation is exclusive (never follows or replaces an existing file); with
 /// it, a sibling temporary file is written and renamed over `path`, so the
 /// old key stays whole until the new one is complete.
-fn write_private(path: &Path, pem: &[u8], force: bool) -> Result<(), CliError> {
+fn write_new(path: &Path, pem: &[u8], force: bool, mode: u32) -> Result<(), CliError> {
     let write_err = |source| CliError::Write {
         path: path.to_owned(),
         source,
     };
     if !force {
-        let file = create_private(path).map_err(|e| match e.kind() {
+        let file = create(path, mode).map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => CliError::Exists(path.to_owned()),
             _ => write_err(e),
         })?;
@@ -90,7 +139,7 @@ fn write_private(path: &Path, pem: &[u8], force: bool) -> Result<(), CliError> {
         name.to_string_lossy(),
         rand::random::<u64>()
     ));
-    let result = create_private(&tmp)
+    let result = create(&tmp, mode)
         .and_then(|file| fill(file, pem))
         .and_then(|()| fs::rename(&tmp, path));
     result.map_err(|e| {
@@ -99,11 +148,13 @@ fn write_private(path: &Path, pem: &[u8], force: bool) -> Result<(), CliError> {
     })
 }
 
-fn create_private(path: &Path) -> io::Result<File> {
+fn create(path: &Path, mode: u32) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
     options.open(path)
 }
 

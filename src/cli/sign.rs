@@ -4,11 +4,12 @@
 use std::process::ExitCode;
 use std::str::FromStr;
 
-use clap::{Args, ValueEnum};
+use clap::{ArgGroup, Args, ValueEnum};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::ser::{PrettyFormatter, Serializer};
 
+use crate::signing::resource::{InputError, encode_url_chars};
 use crate::signing::wildcard::resource_matches;
 use crate::signing::{
     CidrV4, HashAlgorithm, KeyPairId, Policy, PolicyError, PrivateKey, ResourcePattern, SignableUrl, SignedCookies,
@@ -16,7 +17,7 @@ use crate::signing::{
 };
 
 use super::error::CliError;
-use super::input::{emit, load_private_key};
+use super::input::{emit, emit_line, load_private_key};
 use super::time;
 
 const DATE_FORMATS: &str = "Formats: YYYY-MM-DD (midnight UTC), YYYY-MM-DDThh:mm:ss (UTC), \
@@ -31,11 +32,16 @@ YYYY-MM-DDThh:mm:ssZ or with an offset (+02:00), or epoch seconds.";
       --key-pair-id K2JCJMDEHXQW5F --private-key key.pem --date-less-than 2026-12-31 --ip-address 192.0.2.0/24
 
 Without --date-greater-than, --ip-address or a different --policy-resource the URL uses a canned
-policy (Expires=); otherwise a custom policy (Policy=). The signed URL is a credential until it expires.")]
+policy (Expires=); otherwise a custom policy (Policy=). The signed URL is a credential until it expires.
+Like the AWS CLI, the URL is printed without a line ending (with one on a terminal).")]
 pub struct SignArgs {
     /// The URL to sign, percent-encoded exactly as viewers will request it (no fragment)
     #[arg(long, value_name = "URL")]
     pub url: String,
+
+    /// Percent-encode what --url may not hold raw (space, non-ASCII, quotes..., and * as %2A) before signing
+    #[arg(long)]
+    pub encode: bool,
 
     /// Grant this resource instead of the URL itself; may hold * and ? wildcards (forces a custom policy)
     #[arg(long, value_name = "PATTERN")]
@@ -65,15 +71,15 @@ pub struct SignCookiesArgs {
 
 /// Flags shared by `sign` and `sign-cookies`.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("expiry").required(true).args(["date_less_than", "expires_in"])))]
 pub struct SigningArgs {
     /// ID of the public key in the CloudFront key group (e.g. K2JCJMDEHXQW5F)
     #[arg(long, value_name = "ID")]
     pub key_pair_id: String,
 
-    /// PEM private key file, as path or file://path: PKCS#8, PKCS#1 or SEC1 (RSA-2048 or ECDSA P-256)
-    // Hyphen values are let through so that a pasted `-----BEGIN ...` key is
-    // refused by us, without echoing it, instead of by clap, which would.
-    #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
+    /// The PEM private key itself (as the AWS CLI takes it), file://path, a path, or - for stdin: PKCS#8, PKCS#1 or SEC1 (RSA-2048 or ECDSA P-256)
+    // Hyphen values are let through: `-----BEGIN ...` contents and `-`.
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     pub private_key: String,
 
     /// File holding the passphrase of an encrypted PKCS#8 key (a trailing newline is ignored)
@@ -82,7 +88,7 @@ pub struct SigningArgs {
 
     /// Expiry: the URL or cookies stop working at this time
     #[arg(long, value_name = "DATE", long_help = format!("Expiry: the URL or cookies stop working at this time. {DATE_FORMATS}"),
-        required_unless_present = "expires_in", conflicts_with = "expires_in")]
+        conflicts_with = "expires_in")]
     pub date_less_than: Option<String>,
 
     /// Expiry relative to now, e.g. 90s, 15m, 12h, 7d, "1h 30m" (instead of --date-less-than)
@@ -130,7 +136,11 @@ impl From<HashArg> for HashAlgorithm {
 
 /// Runs `cfsign sign`.
 pub fn sign(args: SignArgs) -> Result<ExitCode, CliError> {
-    let url: SignableUrl = parse("--url", &args.url)?;
+    let url: SignableUrl = if args.encode {
+        parse("--url", &encode_url_chars(&args.url))?
+    } else {
+        args.url.parse().map_err(|source| url_refused(&args.url, source))?
+    };
     let resource = match &args.policy_resource {
         None => ResourcePattern::from(url.clone()),
         Some(pattern) => {
@@ -148,7 +158,7 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, CliError> {
     let signed = Signer::new(&ready.key, &ready.key_pair_id)
         .sign_url(&url, &ready.policy, ready.hash)
         .map_err(CliError::Crypto)?;
-    emit(&format!("{}\n", signed.url))?;
+    emit_line(&signed.url)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -193,7 +203,7 @@ impl SigningArgs {
             (None, None) => {
                 return Err(CliError::Malformed {
                     flag: "--date-less-than",
-                    message: "an expiry is required".to_owned(),
+                    message: "an expiry is required: --date-less-than DATE or --expires-in DURATION".to_owned(),
                 });
             }
         };
@@ -239,9 +249,30 @@ impl SigningArgs {
 
 fn parse<T>(flag: &'static str, value: &str) -> Result<T, CliError>
 where
-    T: FromStr<Err = crate::signing::resource::InputError>,
+    T: FromStr<Err = InputError>,
 {
-    value.parse().map_err(|source| CliError::Input { flag, source })
+    value.parse().map_err(|source| CliError::Input {
+        flag,
+        source,
+        hint: None,
+    })
+}
+
+/// A refused `--url`, with the URL to use instead when encoding fixes it
+/// (raw characters, a literal `*`): scripts that worked with the AWS CLI
+/// see what to change.
+fn url_refused(url: &str, source: InputError) -> CliError {
+    let fixable = matches!(source, InputError::Unencoded(_) | InputError::Wildcard(_));
+    let encoded = encode_url_chars(url);
+    let hint = (fixable && encoded.parse::<SignableUrl>().is_ok()).then(|| {
+        let star = if url.contains('*') { " (a literal * is %2A)" } else { "" };
+        format!("sign --url '{encoded}' instead{star}, or pass --encode")
+    });
+    CliError::Input {
+        flag: "--url",
+        source,
+        hint,
+    }
 }
 
 fn parse_date(flag: &'static str, value: &str) -> Result<i64, CliError> {

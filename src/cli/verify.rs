@@ -7,14 +7,17 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use clap::Args;
-use serde::Serialize;
 use serde_json::Value;
 
+use crate::service::Verdict;
 use crate::signing::{FailureCode, KeyPairId, PublicKey, RequestContext, Verification, verify_cookies, verify_url};
 
 use super::error::{CliError, EXIT_FAILURE};
-use super::input::{emit, load_public_key};
+use super::input::{emit, key_path, load_public_key, read_secret};
 use super::time;
+
+/// What a `client_ip_required` refusal tells the user to pass.
+const CLIENT_IP_HINT: &str = "--client-ip";
 
 /// `cfsign verify`: exit 0 when CloudFront would serve the request, 1 when it
 /// would refuse it, 2 when the input itself is wrong.
@@ -31,12 +34,12 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "URL")]
     pub url: String,
 
-    /// A signed cookie as NAME=VALUE (repeatable; a Cookie header "a=1; b=2" also works)
-    #[arg(long = "cookie", value_name = "NAME=VALUE")]
+    /// A signed cookie as NAME=VALUE (repeatable), a Cookie header "a=1; b=2", or @FILE holding either (one or more lines; a "Cookie:" prefix is ignored)
+    #[arg(long = "cookie", value_name = "NAME=VALUE|@FILE")]
     pub cookies: Vec<String>,
 
-    /// A trusted public key as KEY_PAIR_ID=FILE (PEM, path or file://path); repeat for a key group
-    #[arg(long = "public-key", value_name = "ID=FILE", required = true)]
+    /// A trusted public key as KEY_PAIR_ID=KEY (the PEM itself, file://path, a path, or -); repeat for a key group
+    #[arg(long = "public-key", value_name = "ID=KEY", required = true)]
     pub public_keys: Vec<String>,
 
     /// Judge the request at this time instead of now (same formats as --date-less-than)
@@ -47,7 +50,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "IP")]
     pub client_ip: Option<String>,
 
-    /// Print the verdict as JSON
+    /// Print the verdict as JSON, in the shape POST /v1/verify answers
     #[arg(long)]
     pub json: bool,
 }
@@ -116,6 +119,7 @@ fn load_keys(specs: &[String]) -> Result<HashMap<String, PublicKey>, CliError> {
         let id: KeyPairId = id.parse().map_err(|source| CliError::Input {
             flag: "--public-key",
             source,
+            hint: None,
         })?;
         if keys.contains_key(id.as_str()) {
             return Err(malformed(format!("key pair id {id} is given twice")));
@@ -125,20 +129,38 @@ fn load_keys(specs: &[String]) -> Result<HashMap<String, PublicKey>, CliError> {
     Ok(keys)
 }
 
-/// `NAME=VALUE` (or `a=1; b=2`) into cookie pairs.
+/// `NAME=VALUE`, `a=1; b=2` or `@FILE` (the same, one or more lines, a
+/// `Cookie:` header name allowed) into cookie pairs.
 fn parse_cookies(specs: &[String]) -> Result<Vec<(String, String)>, CliError> {
+    let mut texts = Vec::new();
+    for spec in specs {
+        match spec.strip_prefix('@') {
+            Some(file) => {
+                let path = key_path("--cookie", file)?;
+                let bytes = read_secret("cookie file", &path)?;
+                let text = String::from_utf8(bytes.to_vec()).map_err(|_| CliError::Malformed {
+                    flag: "--cookie",
+                    message: format!("{:?} is not UTF-8 text", path.display().to_string()),
+                })?;
+                texts.extend(text.lines().map(str::to_owned));
+            }
+            None => texts.push(spec.clone()),
+        }
+    }
     let mut cookies = Vec::new();
-    for part in specs
-        .iter()
-        .flat_map(|s| s.split(';'))
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        let (name, value) = part.split_once('=').ok_or_else(|| CliError::Malformed {
-            flag: "--cookie",
-            message: format!("expected NAME=VALUE, got {part:?}"),
-        })?;
-        cookies.push((name.trim().to_owned(), value.trim().to_owned()));
+    for text in &texts {
+        let text = text.trim();
+        let text = match text.get(..7) {
+            Some(head) if head.eq_ignore_ascii_case("cookie:") => &text[7..],
+            _ => text,
+        };
+        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once('=').ok_or_else(|| CliError::Malformed {
+                flag: "--cookie",
+                message: format!("expected NAME=VALUE, got {part:?}"),
+            })?;
+            cookies.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
     }
     Ok(cookies)
 }
@@ -153,6 +175,9 @@ fn text_report(v: &Verification, at: i64) -> String {
                 "valid: CloudFront would serve this request at {}",
                 time::display(at)
             );
+        }
+        Some(f) if f.code == FailureCode::ClientIpRequired => {
+            let _ = writeln!(out, "invalid ({}): {} ({CLIENT_IP_HINT})", code_name(f.code), f.detail);
         }
         Some(f) => {
             let _ = writeln!(out, "invalid ({}): {}", code_name(f.code), f.detail);
@@ -215,19 +240,8 @@ fn code_name(code: FailureCode) -> String {
 }
 
 fn json_report(v: &Verification, at: i64) -> String {
-    #[derive(Serialize)]
-    struct Report<'a> {
-        valid: bool,
-        at: i64,
-        #[serde(flatten)]
-        verification: &'a Verification,
-    }
-    let report = Report {
-        valid: v.is_valid(),
-        at,
-        verification: v,
-    };
-    serde_json::to_string_pretty(&report)
+    let verdict = Verdict::new(v.clone(), at, CLIENT_IP_HINT);
+    serde_json::to_string_pretty(&verdict)
         .map(|s| s + "\n")
         .unwrap_or_default()
 }

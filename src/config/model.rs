@@ -226,6 +226,11 @@ pub struct CorsConfig {
     /// Exact origins (`https://app.example.com`); `*` is refused.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Request headers browsers may send besides the three the API reads
+    /// (`authorization`, `content-type`, `x-request-id`, always allowed),
+    /// e.g. `["traceparent"]`.
+    #[serde(default)]
+    pub allowed_headers: Vec<String>,
     /// How long browsers may cache a preflight answer.
     #[serde(default, with = "humantime_serde::option")]
     pub max_age: Option<Duration>,

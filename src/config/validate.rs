@@ -167,4 +167,11 @@ fn check_server(config: &Config, problems: &mut Vec<String>) {
             problems.push(format!("cors.allowed_origins: {e}"));
         }
     }
+    for name in &config.cors.allowed_headers {
+        if axum::http::HeaderName::from_bytes(name.trim().as_bytes()).is_err() {
+            problems.push(format!(
+                "cors.allowed_headers: {name:?} is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)"
+            ));
+        }
+    }
 }

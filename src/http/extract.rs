@@ -36,7 +36,12 @@ fn map_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("invalid JSON: {}", e.body_text())),
         JsonRejection::JsonDataError(e) => ApiError::Invalid {
             code: ErrorCode::InvalidRequest,
-            detail: e.body_text(),
+            // axum's prefix says nothing the code does not; serde's text
+            // names the field and what it must be.
+            detail: e
+                .body_text()
+                .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+                .to_owned(),
         },
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         other => ApiError::BadRequest(other.body_text()),
@@ -52,10 +57,10 @@ fn bearer(parts: &Parts) -> Result<&str, AuthError> {
     if values.next().is_some() {
         return Err(AuthError::AmbiguousCredentials);
     }
-    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
-    let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
+    let value = value.to_str().map_err(|_| AuthError::NotBearer)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::NotBearer)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(AuthError::Malformed);
+        return Err(AuthError::NotBearer);
     }
     Ok(token.trim())
 }

@@ -184,11 +184,20 @@ fn cors(config: &CorsConfig) -> CorsLayer {
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
+    // Names are checked at load (config::validate); the three the API reads
+    // are always allowed.
+    let mut headers = vec![header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID];
+    headers.extend(
+        config
+            .allowed_headers
+            .iter()
+            .filter_map(|h| HeaderName::from_bytes(h.trim().as_bytes()).ok()),
+    );
     // An empty list allows no origin: browsers from elsewhere are refused.
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID])
+        .allow_headers(headers)
         .expose_headers([REQUEST_ID, header::WWW_AUTHENTICATE, header::RETRY_AFTER])
         .allow_credentials(true)
         .max_age(config.max_age.unwrap_or(Duration::from_secs(600)))

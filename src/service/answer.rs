@@ -19,6 +19,10 @@ use crate::signing::{HashAlgorithm, PolicyType, Signer};
 pub struct UrlAnswer {
     /// The signed URL (a credential: never logged).
     pub url: String,
+    /// The signing query alone (`Policy=...&Signature=...&Key-Pair-Id=...`),
+    /// to append to other URLs the policy covers (HLS segments under a
+    /// wildcard `policy_resource`). A credential too.
+    pub signed_query: String,
     /// Expiry, RFC 3339.
     pub expires_at: String,
     /// Expiry, epoch seconds.
@@ -100,6 +104,7 @@ impl UrlPlan {
             .assemble_url(&self.url, &s.policy, &s.json, s.hash, signature);
         UrlAnswer {
             url: signed.url,
+            signed_query: signed.signed_query,
             expires_at: rfc3339(signed.expires),
             expires: signed.expires,
             key_pair_id: signed.key_pair_id,

@@ -53,7 +53,7 @@ impl Distribution {
                     if let Some(w) = private.warning() {
                         warnings.push(format!("{at}: key {id}: {w}"));
                     }
-                    if let Some(w) = readable_by_others(&key.private_key_file) {
+                    if let Some(w) = crate::secret_file::readable_by_others(&key.private_key_file) {
                         warnings.push(format!("{at}: key {id}: {w}"));
                     }
                     loaded.push((id, key.active || config.keys.len() == 1, private));
@@ -104,26 +104,4 @@ fn load_key(config: &SigningKeyConfig) -> Result<(KeyPairId, PrivateKey), String
     let key = PrivateKey::from_pem(&pem, passphrase.as_ref().map(|p| p.as_slice()))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((id, key))
-}
-
-/// A warning when a private key file can be read by its group or by others
-/// (`chmod 600` it; in Kubernetes, `defaultMode: 0400` on the secret volume).
-fn readable_by_others(path: &std::path::Path) -> Option<String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).ok()?.permissions().mode();
-        (mode & 0o077 != 0).then(|| {
-            format!(
-                "{} is readable by group or others (mode {:o}): chmod 600 it",
-                path.display(),
-                mode & 0o777
-            )
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        None
-    }
 }

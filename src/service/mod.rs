@@ -10,6 +10,7 @@
 //! - `answer`: answers and how a plan becomes one (cache or key);
 //! - `signing`: the pipeline (plan → cache → pool → sign → record);
 //! - `record`: audit events and metrics of every outcome;
+//! - `verdict`: the one shape of a verification verdict;
 //! - `snapshot`, `distribution`, `sigcache`, `pool`, `clock`: what it runs on.
 
 mod answer;
@@ -25,6 +26,7 @@ mod sigcache;
 mod signing;
 mod snapshot;
 mod times;
+mod verdict;
 
 pub use answer::{CookieAnswer, IssuanceRecord, OrderedCookies, UrlAnswer};
 pub use clock::{Clock, FixedClock, SystemClock};
@@ -38,4 +40,5 @@ pub use requests::{CookieRequest, IpRequest, UrlRequest};
 pub use sigcache::SignatureCache;
 pub use signing::{Context, MAX_BATCH, Signing};
 pub use snapshot::Snapshot;
-pub use times::rfc3339;
+pub use times::{MAX_TTL_SECONDS, rfc3339};
+pub use verdict::Verdict;

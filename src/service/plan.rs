@@ -142,6 +142,18 @@ impl<'a> Issuer<'a> {
         let path = if req.resource.starts_with('/') {
             check_path(&req.resource, true)?;
             req.resource.clone()
+        } else if req.resource.contains(['*', '?']) {
+            // As an object key, `videos/abc/*` would be signed for one object
+            // literally named `*` (`%2A`): never the folder that was meant.
+            return Err(IssueError::invalid(
+                ErrorCode::InvalidKey,
+                format!(
+                    "resource {:?} has no leading '/', so it is an object key and * or ? would be a literal \
+                     character of one object's name; for a path pattern use {:?}",
+                    req.resource,
+                    format!("/{}", req.resource)
+                ),
+            ));
         } else {
             encode_object_key(&req.resource).map_err(|e| invalid(ErrorCode::InvalidKey, e))?
         };
@@ -461,5 +473,8 @@ max_ttl = "1h"
         assert_eq!(plan.granted().expires, NOW + 600);
         let refused = issuer.plan_cookies(&req("/hls//*")).unwrap_err();
         assert_eq!(refused.code(), ErrorCode::InvalidPath);
+        let key_folder = issuer.plan_cookies(&req("hls/abc/*")).unwrap_err();
+        assert_eq!(key_folder.code(), ErrorCode::InvalidKey);
+        assert!(key_folder.to_string().contains(r#"use "/hls/abc/*""#), "{key_folder}");
     }
 }

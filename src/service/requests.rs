@@ -79,24 +79,25 @@ impl<'de> Deserialize<'de> for IpRequest {
 
 /// Seconds as a JSON integer, or a float with no fractional part (JSON
 /// Schema's `integer` admits `600.0`). Negative, fractional, out-of-range
-/// and non-numeric values are refused.
+/// and non-numeric values are refused with one message that says what to
+/// send (the JSON extractor puts the field's name before it).
 fn whole_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Number {
-        Whole(u64),
-        Float(f64),
+    let refuse =
+        |got: &str| serde::de::Error::custom(format!("must be a whole number of seconds, e.g. 600 (got {got})"));
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    let number = match value {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Number(n)) => n,
+        Some(serde_json::Value::String(_)) => return Err(refuse("a string")),
+        Some(other) => return Err(refuse(&other.to_string())),
+    };
+    if let Some(n) = number.as_u64() {
+        return Ok(Some(n));
     }
-    match Option::<Number>::deserialize(d)? {
-        None => Ok(None),
-        Some(Number::Whole(n)) => Ok(Some(n)),
+    match number.as_f64() {
         // 2^64 is exactly representable: anything below it fits in a u64.
-        Some(Number::Float(f)) if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) => {
-            Ok(Some(f as u64))
-        }
-        Some(Number::Float(f)) => Err(serde::de::Error::custom(format!(
-            "ttl_seconds must be a whole, non-negative number of seconds, got {f}"
-        ))),
+        Some(f) if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(refuse(&number.to_string())),
     }
 }
 
@@ -114,7 +115,8 @@ mod tests {
         assert_eq!(ttl("600.0").unwrap(), Some(600));
         assert_eq!(ttl("null").unwrap(), None);
         for bad in ["1.5", "-5", "-1.0", "\"60\"", "1e300", "true"] {
-            assert!(ttl(bad).is_err(), "{bad}");
+            let error = ttl(bad).unwrap_err().to_string();
+            assert!(error.starts_with("must be a whole number of seconds"), "{bad}: {error}");
         }
     }
 }

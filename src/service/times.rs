@@ -14,6 +14,10 @@ use crate::signing::HashAlgorithm;
 /// the expiry as an RFC 3339 date-time, so no later expiry is signed.
 pub(crate) const LAST_EXPIRY: i64 = 253_402_300_799;
 
+/// The longest `ttl_seconds` asked for at all (100 years), whatever a grant
+/// allows: `openapi.yaml` says it as the field's `maximum`.
+pub const MAX_TTL_SECONDS: u64 = 3_153_600_000;
+
 /// The request fields URLs and cookies share.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Terms<'r> {
@@ -72,6 +76,11 @@ impl Times {
         let expires = match (terms.ttl_seconds, terms.expires_at) {
             (Some(_), Some(_)) => return Err(invalid("give ttl_seconds or expires_at, not both")),
             (Some(0), None) => return Err(invalid("ttl_seconds must be positive")),
+            (Some(ttl), None) if ttl > MAX_TTL_SECONDS => {
+                return Err(invalid(format!(
+                    "ttl_seconds must be at most {MAX_TTL_SECONDS} (100 years)"
+                )));
+            }
             (Some(ttl), None) => i64::try_from(ttl)
                 .ok()
                 .and_then(|t| now.checked_add(t))
@@ -114,14 +123,15 @@ impl Times {
     }
 }
 
+/// A request's date, read as the CLI reads `--date-less-than`
+/// ([`crate::dates`]): RFC 3339, a bare date, or epoch seconds.
 fn parse_time(field: &str, text: &str) -> Result<i64, IssueError> {
-    OffsetDateTime::parse(text, &Rfc3339)
-        .map(|t| t.unix_timestamp())
-        .map_err(|_| {
-            invalid(format!(
-                "{field} must be an RFC 3339 date-time like 2026-12-31T23:59:59Z"
-            ))
-        })
+    crate::dates::parse_date(text).map_err(|_| {
+        invalid(format!(
+            "{field} must be a date: {}; e.g. 2026-12-31T23:59:59Z",
+            crate::dates::FORMATS
+        ))
+    })
 }
 
 /// Epoch seconds as RFC 3339 UTC (`2026-12-31T00:00:00Z`), or the bare
@@ -161,6 +171,8 @@ mod tests {
         let at = Times::of(&terms(None, Some("2030-01-01T00:00:00Z")), NOW, 5).unwrap();
         assert_eq!(at.expires, 1_893_456_000);
         assert!(!at.relative);
+        let day = Times::of(&terms(None, Some("2030-01-01")), NOW, 5).unwrap();
+        assert_eq!(day.expires, 1_893_456_000, "a bare date is midnight UTC, as in the CLI");
     }
 
     #[test]
@@ -171,6 +183,7 @@ mod tests {
             Times::of(&terms(Some(1), Some("2030-01-01T00:00:00Z")), NOW, 5),
             Times::of(&terms(None, Some("2001-01-01T00:00:00Z")), NOW, 5),
             Times::of(&terms(None, Some("tomorrow")), NOW, 5),
+            Times::of(&terms(None, Some("2030-02-30")), NOW, 5),
             Times::of(&terms(Some(LAST_EXPIRY as u64), None), NOW, 5),
             Times::of(
                 &Terms {

@@ -97,11 +97,8 @@ fn assert_reproduces_url(id: &str, private_key: &str, dlt: &str, dgt: Option<&st
     let case = vector(id);
     let out = run_strings(&vector_args(&case, private_key, dlt, dgt));
     assert_eq!(out.code, 0, "{id}: {}", out.stderr);
-    assert_eq!(
-        out.stdout,
-        format!("{}\n", case["expected"]["url"].as_str().unwrap()),
-        "{id}"
-    );
+    // As the AWS CLI prints it: no line ending.
+    assert_eq!(out.stdout, case["expected"]["url"].as_str().unwrap(), "{id}");
     assert_eq!(out.stderr, "", "{id}");
 }
 
@@ -436,7 +433,7 @@ fn encrypted_pkcs8_key_with_passphrase_file() {
     args.extend(["--passphrase-file".to_owned(), format!("file://{}", pass.display())]);
     let out = run_strings(&args);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout, format!("{}\n", case["expected"]["url"].as_str().unwrap()));
+    assert_eq!(out.stdout, case["expected"]["url"].as_str().unwrap());
 
     let wrong = dir.path().join("wrong.txt");
     std::fs::write(&wrong, "tr0ub4dor&3\n").unwrap();
@@ -675,26 +672,30 @@ fn bad_input_gets_one_clear_error_line() {
 }
 
 #[test]
-fn a_pasted_private_key_is_refused_without_echoing_it() {
+fn a_pasted_private_key_signs_and_a_broken_one_is_never_echoed() {
     let pem = std::fs::read_to_string(key("rsa2048.pem")).unwrap();
-    let out = cfsign(&[
-        "sign",
-        "--url",
-        "https://cdn.example.com/a",
-        "--key-pair-id",
-        KPID,
-        "--private-key",
-        &pem,
-        "--expires-in",
-        "1h",
-    ]);
-    assert_single_error(&out, "takes a file path");
+    let args = |private_key: &str| {
+        cfsign(&[
+            "sign",
+            "--url",
+            "https://cdn.example.com/a",
+            "--key-pair-id",
+            KPID,
+            "--private-key",
+            private_key,
+            "--date-less-than",
+            "2100-01-01",
+        ])
+    };
+    let from_file = args(&key("rsa2048.pem"));
+    let pasted = args(&pem);
+    assert_eq!(pasted.code, 0, "{}", pasted.stderr);
+    assert_eq!(pasted.stdout, from_file.stdout);
+    let broken: String = pem.lines().take(5).collect::<Vec<_>>().join("\n");
+    let out = args(&broken);
+    assert_single_error(&out, "the PEM given to --private-key");
     let body_line = pem.lines().nth(1).unwrap();
-    assert!(
-        !out.stderr.contains(body_line) && !out.stderr.contains("BEGIN"),
-        "{}",
-        out.stderr
-    );
+    assert!(!out.stderr.contains(body_line), "{}", out.stderr);
 }
 
 #[test]
@@ -740,6 +741,7 @@ fn help_reads_well() {
                 "--policy-resource",
                 "--hash-algorithm",
                 "--passphrase-file",
+                "--encode",
             ],
         ),
         (
@@ -758,7 +760,9 @@ fn help_reads_well() {
                 "--url",
                 "--cookie",
                 "--public-key",
-                "ID=FILE",
+                "ID=KEY",
+                "@FILE",
+                "--json",
                 "--at",
                 "--client-ip",
                 "Exit status",
@@ -766,7 +770,18 @@ fn help_reads_well() {
         ),
         (
             "keygen",
-            &["--out", "--algorithm", "rsa2048", "ecdsa-p256", "--force", "key group"],
+            &[
+                "--out",
+                "--algorithm",
+                "rsa2048",
+                "ecdsa-p256",
+                "--force",
+                "key group",
+                "--format",
+                "pkcs1",
+                "aws cloudfront sign",
+                "--public-out",
+            ],
         ),
     ];
     for (sub, flags) in expectations {

@@ -180,3 +180,30 @@ async fn dev_token_mints_tokens_for_any_claims() {
     assert_eq!(no_state.stderr.len(), 1, "one line: {:?}", no_state.stderr);
     assert!(no_state.stderr[0].contains("--state-dir"), "{:?}", no_state.stderr);
 }
+
+/// The README's `/v1/verify` example, run against `cfsign dev` as the
+/// README runs it, answers the reason the README shows.
+#[tokio::test]
+async fn the_readme_verify_example_answers_what_the_readme_shows() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let url = "https://d111111abcdef8.cloudfront.net/uploads/a.pdf?Expires=1&Signature=x&Key-Pair-Id=KDEVMODE000001";
+    assert!(readme.contains(url), "the README's example URL changed");
+    let state = tempfile::tempdir().unwrap();
+    let dev = Dev::start(&["--state-dir", state.path().to_str().unwrap()], &[]);
+    let token = mint(state.path(), &[]);
+    let verdict: Value = client()
+        .post(dev.url("/v1/verify"))
+        .bearer_auth(&token)
+        .json(&json!({ "url": url }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reason = verdict["reason"].as_str().unwrap();
+    assert!(
+        readme.contains(&format!("{{\"valid\":false,\"reason\":\"{reason}\"")),
+        "the README should show {reason}: {verdict}"
+    );
+}

@@ -9,12 +9,14 @@
 mod harness;
 
 mod api;
+mod api_contract;
 mod audit_trail;
 mod auth;
 mod browser;
 mod bypass;
 mod cache;
 mod cli;
+mod cli_dropin;
 mod config;
 mod connections;
 mod deploy;
@@ -22,6 +24,7 @@ mod dev;
 mod differential;
 mod e2e;
 mod faults;
+mod hls;
 mod jwks;
 mod lifecycle;
 mod logs;

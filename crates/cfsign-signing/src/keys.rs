@@ -153,6 +153,12 @@ impl PrivateKey {
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
         self.inner.to_pkcs8_pem()
     }
+
+    /// The private key as unencrypted PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`,
+    /// what `aws cloudfront sign` reads); RSA keys only.
+    pub fn to_pkcs1_pem(&self) -> Result<Zeroizing<String>, KeyError> {
+        self.inner.to_pkcs1_pem()
+    }
 }
 
 impl fmt::Debug for PrivateKey {

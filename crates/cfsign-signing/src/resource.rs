@@ -48,6 +48,26 @@ fn is_url_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
 }
 
+/// `url` with every character that may not appear raw percent-encoded as
+/// UTF-8 (space → `%20`, `é` → `%C3%A9`, `"` → `%22`), and `*` as `%2A` (a
+/// signed URL is concrete: a literal star must be encoded). Existing `%XX`
+/// escapes and the URL's structure (`:/?&=#`) are kept. What the CLI's
+/// `--encode` and its refusal hints give.
+pub fn encode_url_chars(url: &str) -> String {
+    let mut out = String::with_capacity(url.len() + 8);
+    let mut buf = [0u8; 4];
+    for c in url.chars() {
+        if is_url_char(c) && c != '*' {
+            out.push(c);
+        } else {
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
 /// A concrete http(s) URL ready to be signed verbatim.
 ///
 /// Invariants: `http://` or `https://`, a host, only RFC 3986 characters, no
@@ -248,6 +268,15 @@ fn reserved_param(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encode_url_chars_makes_a_signable_url() {
+        let raw = "https://x/Q1 r\u{e9}port\"*.pdf?name=a b&x=%41";
+        let encoded = encode_url_chars(raw);
+        assert_eq!(encoded, "https://x/Q1%20r%C3%A9port%22%2A.pdf?name=a%20b&x=%41");
+        assert!(encoded.parse::<SignableUrl>().is_ok());
+        assert_eq!(encode_url_chars("https://x/a?b=c"), "https://x/a?b=c");
+    }
 
     #[test]
     fn accepts_encoded_urls_verbatim() {

@@ -27,6 +27,11 @@ pub mod cookie_names {
 pub struct SignedUrl {
     /// The URL to hand to the viewer. A credential until it expires.
     pub url: String,
+    /// The signing parameters alone (`Expires=`/`Policy=`, `Signature=`,
+    /// `Key-Pair-Id=`[, `Hash-Algorithm=`]): the query [`Self::url`] ends
+    /// with. Under a wildcard policy it makes any URL the resource covers
+    /// valid (HLS segments). A credential too.
+    pub signed_query: String,
     /// Canned or custom.
     pub policy_type: PolicyType,
     /// `DateLessThan`, epoch seconds.
@@ -97,20 +102,20 @@ impl<'a> Signer<'a> {
             PolicyType::Canned => format!("Expires={}", policy.date_less_than()),
             PolicyType::Custom => format!("Policy={}", base64cf::encode(json.as_bytes())),
         };
-        let mut out = String::with_capacity(url.as_str().len() + first.len() + signature.len() + 64);
-        out.push_str(url.as_str());
-        out.push(if url.has_query() { '&' } else { '?' });
-        out.push_str(&first);
-        out.push_str("&Signature=");
-        out.push_str(signature);
-        out.push_str("&Key-Pair-Id=");
-        out.push_str(self.key_pair_id.as_str());
+        let mut query = String::with_capacity(first.len() + signature.len() + 64);
+        query.push_str(&first);
+        query.push_str("&Signature=");
+        query.push_str(signature);
+        query.push_str("&Key-Pair-Id=");
+        query.push_str(self.key_pair_id.as_str());
         if hash.is_explicit() {
-            out.push_str("&Hash-Algorithm=");
-            out.push_str(hash.as_str());
+            query.push_str("&Hash-Algorithm=");
+            query.push_str(hash.as_str());
         }
+        let separator = if url.has_query() { '&' } else { '?' };
         SignedUrl {
-            url: out,
+            url: format!("{}{separator}{query}", url.as_str()),
+            signed_query: query,
             policy_type,
             expires: policy.date_less_than(),
             key_pair_id: self.key_pair_id.to_string(),

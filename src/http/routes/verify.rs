@@ -7,16 +7,15 @@ use std::net::Ipv4Addr;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error_code::ErrorCode;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::http::state::AppState;
-use crate::signing::{FailureCode, HashAlgorithm, PolicyType, RequestContext, verify_cookies, verify_url};
+use crate::service::Verdict;
+use crate::signing::{RequestContext, verify_cookies, verify_url};
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -32,30 +31,18 @@ struct VerifyRequest {
     client_ip: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct VerifyResponse {
-    valid: bool,
-    reason: Option<FailureCode>,
-    detail: Option<String>,
-    policy_type: Option<PolicyType>,
-    key_pair_id: Option<String>,
-    hash_algorithm: Option<HashAlgorithm>,
-    policy: Option<serde_json::Value>,
-}
-
 async fn verify(
     State(state): State<AppState>,
     _caller: Caller,
     ApiJson(req): ApiJson<VerifyRequest>,
-) -> Result<Json<VerifyResponse>, ApiError> {
+) -> Result<Json<Verdict>, ApiError> {
     let invalid = |detail: &str| ApiError::Invalid {
         code: ErrorCode::InvalidRequest,
         detail: detail.to_owned(),
     };
     let at = match &req.at {
-        Some(text) => OffsetDateTime::parse(text, &Rfc3339)
-            .map_err(|_| invalid("at must be an RFC 3339 date-time"))?
-            .unix_timestamp(),
+        Some(text) => crate::dates::parse_date(text)
+            .map_err(|_| invalid(&format!("at must be a date: {}", crate::dates::FORMATS)))?,
         None => state.signing.now(),
     };
     let client_ip = match &req.client_ip {
@@ -75,13 +62,5 @@ async fn verify(
         }
         None => verify_url(&req.url, snapshot.as_ref(), ctx),
     };
-    Ok(Json(VerifyResponse {
-        valid: verdict.is_valid(),
-        reason: verdict.failure.as_ref().map(|f| f.code),
-        detail: verdict.failure.as_ref().map(|f| f.detail.clone()),
-        policy_type: verdict.policy_type,
-        key_pair_id: verdict.key_pair_id,
-        hash_algorithm: verdict.hash_algorithm,
-        policy: verdict.policy_json.and_then(|j| serde_json::from_str(&j).ok()),
-    }))
+    Ok(Json(Verdict::new(verdict, at, "\"client_ip\"")))
 }

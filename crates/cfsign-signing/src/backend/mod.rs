@@ -59,6 +59,8 @@ pub(crate) trait PrivateKeyOps: Send + Sync {
     fn sign(&self, message: &[u8], hash: HashAlgorithm) -> Result<Vec<u8>, KeyError>;
     fn public_key(&self) -> Result<Box<dyn PublicKeyOps>, KeyError>;
     fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError>;
+    /// `BEGIN RSA PRIVATE KEY` (PKCS#1); RSA keys only.
+    fn to_pkcs1_pem(&self) -> Result<Zeroizing<String>, KeyError>;
 }
 
 /// A loaded public key inside one backend.

@@ -50,10 +50,41 @@ fn algorithm_of<T: openssl::pkey::HasPublic>(key: &PKey<T>) -> Result<KeyAlgorit
             let ec = key.ec_key().map_err(invalid)?;
             match ec.group().curve_name() {
                 Some(Nid::X9_62_PRIME256V1) => Ok(KeyAlgorithm::EcdsaP256),
-                other => Err(KeyError::Unsupported(format!("EC curve {other:?}"))),
+                Some(nid) => Err(KeyError::Unsupported(format!("EC curve {}", curve_name(nid)))),
+                None => Err(KeyError::Unsupported("EC key without a named curve".to_owned())),
             }
         }
-        other => Err(KeyError::Unsupported(format!("key type {other:?}"))),
+        other => Err(KeyError::Unsupported(format!("key type {}", key_type_name(other)))),
+    }
+}
+
+/// A curve as people name it (`secp384r1 (P-384)`, as the RustCrypto
+/// backend says it), not OpenSSL's debug text.
+fn curve_name(nid: Nid) -> String {
+    match nid {
+        Nid::SECP384R1 => "secp384r1 (P-384)".to_owned(),
+        Nid::SECP521R1 => "secp521r1 (P-521)".to_owned(),
+        Nid::X9_62_PRIME192V1 => "prime192v1 (P-192)".to_owned(),
+        Nid::SECP224R1 => "secp224r1 (P-224)".to_owned(),
+        other => other
+            .short_name()
+            .map_or_else(|_| format!("#{}", other.as_raw()), str::to_owned),
+    }
+}
+
+/// A key type as people name it (`Ed25519`, `DSA`).
+fn key_type_name(id: Id) -> String {
+    match id {
+        Id::ED25519 => "Ed25519".to_owned(),
+        Id::ED448 => "Ed448".to_owned(),
+        Id::DSA => "DSA".to_owned(),
+        Id::DH => "DH".to_owned(),
+        Id::X25519 => "X25519".to_owned(),
+        Id::X448 => "X448".to_owned(),
+        Id::RSA_PSS => "RSA-PSS".to_owned(),
+        other => Nid::from_raw(other.as_raw())
+            .long_name()
+            .map_or_else(|_| format!("#{}", other.as_raw()), str::to_owned),
     }
 }
 
@@ -128,6 +159,17 @@ impl PrivateKeyOps for OpenSslPrivate {
 
     fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
         let pem = Zeroizing::new(self.key.private_key_to_pem_pkcs8().map_err(invalid)?);
+        String::from_utf8(pem.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| KeyError::Invalid("non-UTF-8 PEM".into()))
+    }
+
+    fn to_pkcs1_pem(&self) -> Result<Zeroizing<String>, KeyError> {
+        let rsa = self
+            .key
+            .rsa()
+            .map_err(|_| KeyError::Unsupported("PKCS#1 holds RSA keys only".into()))?;
+        let pem = Zeroizing::new(rsa.private_key_to_pem().map_err(invalid)?);
         String::from_utf8(pem.to_vec())
             .map(Zeroizing::new)
             .map_err(|_| KeyError::Invalid("non-UTF-8 PEM".into()))

@@ -418,6 +418,17 @@ impl PrivateKeyOps for RustCryptoPrivate {
         }
         .map_err(|e| KeyError::Invalid(format!("could not encode the key as PKCS#8: {e}")))
     }
+
+    fn to_pkcs1_pem(&self) -> Result<Zeroizing<String>, KeyError> {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        match self {
+            RustCryptoPrivate::Rsa { sha1, .. } => sha1
+                .as_ref()
+                .to_pkcs1_pem(LineEnding::LF)
+                .map_err(|e| KeyError::Invalid(format!("could not encode the key as PKCS#1: {e}"))),
+            RustCryptoPrivate::Ecdsa(_) => Err(KeyError::Unsupported("PKCS#1 holds RSA keys only".into())),
+        }
+    }
 }
 
 impl PublicKeyOps for RustCryptoPublic {
