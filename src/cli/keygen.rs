@@ -80,6 +80,16 @@ pub fn keygen(args: KeygenArgs) -> Result<ExitCode, CliError> {
             message: "must name another file than --out".to_owned(),
         });
     }
+    // Refuse before writing anything: a private key whose public half could
+    // not be written is of no use. (`create_new` still guards each file.)
+    if !args.force
+        && let Some(taken) = [Some(&args.out), args.public_out.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|p| p.exists())
+    {
+        return Err(CliError::Exists(taken.clone()));
+    }
     let key = PrivateKey::generate(spec).map_err(CliError::Crypto)?;
     let public_pem = key.public_key().and_then(|p| p.to_pem()).map_err(CliError::Crypto)?;
     let (private_pem, label) = match args.format {
@@ -87,17 +97,25 @@ pub fn keygen(args: KeygenArgs) -> Result<ExitCode, CliError> {
         KeyFormat::Pkcs1 => (key.to_pkcs1_pem(), "PKCS#1"),
     };
     let private_pem = private_pem.map_err(CliError::Crypto)?;
-    write_new(&args.out, private_pem.as_bytes(), args.force, 0o600)?;
+    // The public key first: when its file cannot be written, no private key
+    // is left behind without it (if the private one then fails, the fresh
+    // public file is removed again).
+    if let Some(path) = &args.public_out {
+        write_new(path, public_pem.as_bytes(), args.force, 0o644)?;
+    }
+    if let Err(e) = write_new(&args.out, private_pem.as_bytes(), args.force, 0o600) {
+        if let (Some(path), false) = (&args.public_out, args.force) {
+            let _ = fs::remove_file(path);
+        }
+        return Err(e);
+    }
     // Created 0600, but a filesystem may ignore modes (some network, FUSE
     // and Windows mounts): say so when the key ended up readable.
     if let Some(warning) = crate::secret_file::readable_by_others(&args.out) {
         warn(&warning);
     }
     let public_to = match &args.public_out {
-        Some(path) => {
-            write_new(path, public_pem.as_bytes(), args.force, 0o644)?;
-            format!("to {}", path.display())
-        }
+        Some(path) => format!("to {}", path.display()),
         None => {
             emit(&public_pem)?;
             "above".to_owned()

@@ -266,7 +266,8 @@ fn url_refused(url: &str, source: InputError) -> CliError {
     let encoded = encode_url_chars(url);
     let hint = (fixable && encoded.parse::<SignableUrl>().is_ok()).then(|| {
         let star = if url.contains('*') { " (a literal * is %2A)" } else { "" };
-        format!("sign --url '{encoded}' instead{star}, or pass --encode")
+        let quoted = encoded.replace('\'', r"'\''");
+        format!("sign --url '{quoted}' instead{star}, or pass --encode")
     });
     CliError::Input {
         flag: "--url",

@@ -167,6 +167,22 @@ fn keygen_refusals_and_io_errors_exit_2() {
     assert_refused(&public_unwritable, &["cannot write", "/nonexistent/dir/k.pub"]);
     let same = cfsign(&["keygen", "--out", out_s, "--public-out", out_s, "--force"]);
     assert_refused(&same, &["--public-out"]);
+    // A public key file in the way: refused before the private key is written.
+    let public = dir.path().join("k.pub");
+    std::fs::write(&public, "old").unwrap();
+    let taken = cfsign(&["keygen", "--out", out_s, "--public-out", public.to_str().unwrap()]);
+    assert_refused(&taken, &["already exists", "--force"]);
+    assert!(!out.exists(), "no private key without its public half");
+    let fresh_public = dir.path().join("fresh.pub");
+    let private_unwritable = cfsign(&[
+        "keygen",
+        "--out",
+        "/nonexistent/dir/k.pem",
+        "--public-out",
+        fresh_public.to_str().unwrap(),
+    ]);
+    assert_refused(&private_unwritable, &["cannot write", "/nonexistent/dir/k.pem"]);
+    assert!(!fresh_public.exists(), "no public key left without its private half");
 }
 
 #[test]

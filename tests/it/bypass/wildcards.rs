@@ -140,14 +140,15 @@ async fn wildcards_need_the_wildcard_grant_and_stay_inside_it() {
             422,
             "invalid_path",
         ),
-        // A bare `*` is an object key: encoded to /%2A, which /hls/* does not cover.
+        // A bare `*` would be an object key named `*` (/%2A), never the pattern
+        // meant: refused with the path pattern to use instead.
         r(
             "cookie key star",
             P,
             COOKIES,
             json!({ "resource": "*" }),
-            403,
-            "forbidden",
+            422,
+            "invalid_key",
         ),
         r(
             "cookies without the cookie grant",
