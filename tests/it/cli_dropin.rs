@@ -1,8 +1,7 @@
 //! `cfsign` as a drop-in for `aws cloudfront sign`, on the real binary:
 //! keygen keys the AWS CLI reads (signing with one through the installed
 //! AWS CLI gives the same bytes), every `--private-key` form the AWS CLI
-//! takes, refusals that show the fix, messages without Rust debug text, and
-//! `verify --cookie @file`.
+//! takes, refusals that show the fix, and messages without Rust debug text.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,13 +10,13 @@ use std::process::{Command, Stdio};
 use crate::differential::{ensure_tools, find_aws, missing};
 use crate::harness::fixtures::key_file;
 
-const KPID: &str = "K2JCJMDEHXQW5F";
-const URL: &str = "https://d111111abcdef8.cloudfront.net/reports/q1.pdf";
+pub(crate) const KPID: &str = "K2JCJMDEHXQW5F";
+pub(crate) const URL: &str = "https://d111111abcdef8.cloudfront.net/reports/q1.pdf";
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Out {
@@ -44,7 +43,7 @@ fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Out {
     out
 }
 
-fn cfsign(args: &[&str]) -> Out {
+pub(crate) fn cfsign(args: &[&str]) -> Out {
     run(Path::new(env!("CARGO_BIN_EXE_cfsign")), args, None)
 }
 
@@ -65,7 +64,7 @@ fn sign_with(private_key: &str, stdin: Option<&str>) -> Out {
 
 /// One `error:` line, exit 2, naming `phrases`; nothing on stdout.
 #[track_caller]
-fn assert_refused(out: &Out, phrases: &[&str]) {
+pub(crate) fn assert_refused(out: &Out, phrases: &[&str]) {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert_eq!(out.stdout, "");
     let lines: Vec<&str> = out.stderr.lines().collect();
@@ -293,83 +292,4 @@ fn messages_name_the_fix_without_debug_text() {
         "{}",
         no_expiry.stderr
     );
-}
-
-#[test]
-fn verify_names_client_ip_and_reads_cookies_from_a_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file("rsa2048.pem");
-    let public = format!("{KPID}={}", key_file("rsa2048.pub.pem").display());
-    let bound = cfsign(&[
-        "sign",
-        "--url",
-        URL,
-        "--key-pair-id",
-        KPID,
-        "--private-key",
-        key.to_str().unwrap(),
-        "--expires-in",
-        "1h",
-        "--ip-address",
-        "192.0.2.0/24",
-    ]);
-    assert_eq!(bound.code, 0, "{}", bound.stderr);
-    let verdict = cfsign(&["verify", "--url", &bound.stdout, "--public-key", &public]);
-    assert_eq!(verdict.code, 1);
-    assert!(
-        verdict.stdout.starts_with("invalid (client_ip_required)") && verdict.stdout.contains("--client-ip"),
-        "{}",
-        verdict.stdout
-    );
-    let json = cfsign(&["verify", "--json", "--url", &bound.stdout, "--public-key", &public]);
-    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(v["reason"], "client_ip_required");
-    assert!(v["detail"].as_str().unwrap().ends_with("(--client-ip)"), "{v}");
-    let ok = cfsign(&[
-        "verify",
-        "--url",
-        &bound.stdout,
-        "--public-key",
-        &public,
-        "--client-ip",
-        "192.0.2.7",
-    ]);
-    assert_eq!(ok.code, 0, "{}", ok.stdout);
-
-    let cookies = cfsign(&[
-        "sign-cookies",
-        "--resource",
-        "https://d111111abcdef8.cloudfront.net/hls/*",
-        "--key-pair-id",
-        KPID,
-        "--private-key",
-        key.to_str().unwrap(),
-        "--expires-in",
-        "1h",
-    ]);
-    assert_eq!(cookies.code, 0, "{}", cookies.stderr);
-    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&cookies.stdout).unwrap();
-    let header: Vec<String> = map
-        .iter()
-        .map(|(n, v)| format!("{n}={}", v.as_str().unwrap()))
-        .collect();
-    let file = dir.path().join("cookies.txt");
-    let segment = "https://d111111abcdef8.cloudfront.net/hls/a/seg-1.ts";
-    for text in [format!("Cookie: {}\n", header.join("; ")), header.join("\n")] {
-        std::fs::write(&file, &text).unwrap();
-        let arg = format!("@{}", file.display());
-        let out = cfsign(&["verify", "--url", segment, "--public-key", &public, "--cookie", &arg]);
-        assert_eq!(out.code, 0, "{text}: {}{}", out.stdout, out.stderr);
-        assert!(out.stdout.starts_with("valid"), "{}", out.stdout);
-    }
-    let absent = cfsign(&[
-        "verify",
-        "--url",
-        segment,
-        "--public-key",
-        &public,
-        "--cookie",
-        "@/nonexistent/cookies.txt",
-    ]);
-    assert_refused(&absent, &["cannot read cookie file", "/nonexistent/cookies.txt"]);
 }
