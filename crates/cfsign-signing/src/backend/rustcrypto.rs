@@ -593,6 +593,23 @@ mod tests {
             let reloaded = private(Backend::OpenSsl, rc_pkcs8.as_bytes(), None);
             assert_cross_verifies(&reloaded, pub_pem);
         }
+        // PKCS#1 export (keygen --format pkcs1): the same bytes from both
+        // backends, read back by the other; RSA only.
+        let (rc, ossl) = (
+            private(Backend::RustCrypto, RSA_PEM, None),
+            private(Backend::OpenSsl, RSA_PEM, None),
+        );
+        let rc_pkcs1 = rc.to_pkcs1_pem().unwrap();
+        assert!(rc_pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
+        assert_eq!(*rc_pkcs1, *ossl.to_pkcs1_pem().unwrap());
+        assert_cross_verifies(&private(Backend::OpenSsl, rc_pkcs1.as_bytes(), None), RSA_PUB_PEM);
+        for backend in [Backend::RustCrypto, Backend::OpenSsl] {
+            let ec = private(backend, EC_PEM, None);
+            assert!(
+                matches!(ec.to_pkcs1_pem(), Err(KeyError::Unsupported(_))),
+                "{backend:?}"
+            );
+        }
     }
 
     fn relabel(pem: &[u8], from: &str, to: &str) -> Vec<u8> {
