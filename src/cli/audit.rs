@@ -58,7 +58,7 @@ fn verify_files(args: &VerifyArgs) -> Result<ExitCode, CliError> {
     };
     let report = verify::verify(&args.files, &hasher, args.allow_restarts).map_err(|e| CliError::Read {
         what: "audit file",
-        path: e.path,
+        from: format!("{:?}", e.path.display().to_string()),
         source: e.source,
     })?;
     let mut out = std::io::stdout().lock();
