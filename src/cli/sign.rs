@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::ser::{PrettyFormatter, Serializer};
 
-use crate::signing::resource::{InputError, encode_url_chars};
+use crate::signing::resource::{InputError, encode_pattern_chars, encode_url_chars};
 use crate::signing::wildcard::resource_matches;
 use crate::signing::{
     CidrV4, HashAlgorithm, KeyPairId, Policy, PolicyError, PrivateKey, ResourcePattern, SignableUrl, SignedCookies,
@@ -144,7 +144,9 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, CliError> {
     let resource = match &args.policy_resource {
         None => ResourcePattern::from(url.clone()),
         Some(pattern) => {
-            let resource: ResourcePattern = parse("--policy-resource", pattern)?;
+            let resource: ResourcePattern = pattern
+                .parse()
+                .map_err(|source| pattern_refused("--policy-resource", pattern, source))?;
             if !resource_matches(resource.as_str(), url.as_str()) {
                 return Err(CliError::ResourceMismatch {
                     resource: resource.to_string(),
@@ -164,7 +166,10 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, CliError> {
 
 /// Runs `cfsign sign-cookies`.
 pub fn sign_cookies(args: SignCookiesArgs) -> Result<ExitCode, CliError> {
-    let resource: ResourcePattern = parse("--resource", &args.resource)?;
+    let resource: ResourcePattern = args
+        .resource
+        .parse()
+        .map_err(|source| pattern_refused("--resource", &args.resource, source))?;
     let ready = args.signing.prepare(resource)?;
     let signed = Signer::new(&ready.key, &ready.key_pair_id)
         .sign_cookies(&ready.policy, ready.hash)
@@ -256,6 +261,15 @@ where
         source,
         hint: None,
     })
+}
+
+/// A refused resource pattern, with the encoded one to use instead when
+/// raw characters are the problem (wildcards stay wildcards).
+fn pattern_refused(flag: &'static str, pattern: &str, source: InputError) -> CliError {
+    let encoded = encode_pattern_chars(pattern);
+    let hint = (matches!(source, InputError::Unencoded(_)) && encoded.parse::<ResourcePattern>().is_ok())
+        .then(|| format!("use {flag} '{}' instead", encoded.replace('\'', r"'\''")));
+    CliError::Input { flag, source, hint }
 }
 
 /// A refused `--url`, with the URL to use instead when encoding fixes it

@@ -242,6 +242,21 @@ fn url_refusals_show_the_encoded_url_and_encode_does_it() {
         &sign(star, &[]),
         &["https://cdn.example.com/search?q=a%2A", "%2A", "--encode"],
     );
+    let cookies = cfsign(&[
+        "sign-cookies",
+        "--resource",
+        "https://cdn.example.com/Q1 videos/*",
+        "--key-pair-id",
+        KPID,
+        "--private-key",
+        key.to_str().unwrap(),
+        "--expires-in",
+        "1h",
+    ]);
+    assert_refused(
+        &cookies,
+        &["--resource 'https://cdn.example.com/Q1%20videos/*' instead"],
+    );
     let unicode = sign("https://cdn.example.com/café.jpg", &["--encode"]);
     assert!(
         unicode.stdout.starts_with("https://cdn.example.com/caf%C3%A9.jpg?"),

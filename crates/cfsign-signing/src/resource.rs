@@ -54,10 +54,20 @@ fn is_url_char(c: char) -> bool {
 /// escapes and the URL's structure (`:/?&=#`) are kept. What the CLI's
 /// `--encode` and its refusal hints give.
 pub fn encode_url_chars(url: &str) -> String {
-    let mut out = String::with_capacity(url.len() + 8);
+    encode_chars(url, |c| is_url_char(c) && c != '*')
+}
+
+/// [`encode_url_chars`] for a resource pattern: its `*` and `?` stay
+/// wildcards.
+pub fn encode_pattern_chars(pattern: &str) -> String {
+    encode_chars(pattern, is_url_char)
+}
+
+fn encode_chars(text: &str, raw: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
     let mut buf = [0u8; 4];
-    for c in url.chars() {
-        if is_url_char(c) && c != '*' {
+    for c in text.chars() {
+        if raw(c) {
             out.push(c);
         } else {
             for b in c.encode_utf8(&mut buf).bytes() {
@@ -276,6 +286,7 @@ mod tests {
         assert_eq!(encoded, "https://x/Q1%20r%C3%A9port%22%2A.pdf?name=a%20b&x=%41");
         assert!(encoded.parse::<SignableUrl>().is_ok());
         assert_eq!(encode_url_chars("https://x/a?b=c"), "https://x/a?b=c");
+        assert_eq!(encode_pattern_chars("https://x/Q1 r*/?.ts"), "https://x/Q1%20r*/?.ts");
     }
 
     #[test]
