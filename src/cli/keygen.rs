@@ -31,7 +31,7 @@ pub struct KeygenArgs {
     #[arg(long, value_enum, default_value = "pkcs8")]
     pub format: KeyFormat,
 
-    /// Also write the public key to FILE (mode 0644) instead of standard output
+    /// Write the public key to FILE (mode 0644) instead of standard output
     #[arg(long, value_name = "FILE")]
     pub public_out: Option<PathBuf>,
 
