@@ -43,7 +43,9 @@ pub fn read_key(
     what: &'static str,
     value: &str,
 ) -> Result<(KeySource, Zeroizing<Vec<u8>>), CliError> {
-    if value.trim_start().starts_with("-----BEGIN") {
+    // Anywhere, not only first: PEM exported from PKCS#12 starts with "Bag
+    // Attributes" lines, and such a value must never be echoed as a path.
+    if value.contains("-----BEGIN") {
         return Ok((KeySource::Inline, Zeroizing::new(value.as_bytes().to_vec())));
     }
     if value == "-" {

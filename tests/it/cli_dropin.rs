@@ -191,8 +191,11 @@ fn private_key_takes_contents_file_url_path_and_stdin() {
     let pem = std::fs::read_to_string(&path).unwrap();
     let expected = sign_with(path_s, None);
     assert_eq!(expected.code, 0, "{}", expected.stderr);
+    // As `openssl pkcs12 -nodes` writes it: text before the PEM block.
+    let exported = format!("Bag Attributes\n    localKeyID: 01 02\n{pem}");
     for (value, stdin) in [
         (pem.as_str(), None),
+        (exported.as_str(), None),
         (&format!("file://{path_s}"), None),
         (&format!("fileb://{path_s}"), None),
         ("-", Some(pem.as_str())),
