@@ -34,7 +34,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "URL")]
     pub url: String,
 
-    /// A signed cookie as NAME=VALUE (repeatable), a Cookie header "a=1; b=2", or @FILE holding either (one or more lines; a "Cookie:" prefix is ignored)
+    /// A signed cookie as NAME=VALUE (repeatable), a Cookie header "a=1; b=2", or @FILE holding such lines or Cookie:/Set-Cookie: headers (e.g. saved by curl -D)
     #[arg(long = "cookie", value_name = "NAME=VALUE|@FILE")]
     pub cookies: Vec<String>,
 
@@ -129,8 +129,8 @@ fn load_keys(specs: &[String]) -> Result<HashMap<String, PublicKey>, CliError> {
     Ok(keys)
 }
 
-/// `NAME=VALUE`, `a=1; b=2` or `@FILE` (the same, one or more lines, a
-/// `Cookie:` header name allowed) into cookie pairs.
+/// `NAME=VALUE`, `a=1; b=2` or `@FILE` (such lines, `Cookie:` or
+/// `Set-Cookie:` headers: [`cookie_pairs`]) into cookie pairs.
 fn parse_cookies(specs: &[String]) -> Result<Vec<(String, String)>, CliError> {
     let mut texts = Vec::new();
     for spec in specs {
@@ -148,12 +148,7 @@ fn parse_cookies(specs: &[String]) -> Result<Vec<(String, String)>, CliError> {
         }
     }
     let mut cookies = Vec::new();
-    for text in &texts {
-        let text = text.trim();
-        let text = match text.get(..7) {
-            Some(head) if head.eq_ignore_ascii_case("cookie:") => &text[7..],
-            _ => text,
-        };
+    for text in texts.iter().filter_map(|t| cookie_pairs(t)) {
         for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').ok_or_else(|| CliError::Malformed {
                 flag: "--cookie",
@@ -163,6 +158,24 @@ fn parse_cookies(specs: &[String]) -> Result<Vec<(String, String)>, CliError> {
         }
     }
     Ok(cookies)
+}
+
+/// The cookie pairs one line holds: all of a bare `a=1; b=2` or of a
+/// `Cookie:` header, the first pair of a `Set-Cookie:` header (the rest are
+/// attributes); nothing from another header or a status line, so the
+/// headers `curl -D` saved from `POST /v1/signed-cookies` are a cookie file.
+fn cookie_pairs(line: &str) -> Option<&str> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with("HTTP/") {
+        return None;
+    }
+    // A cookie name holds no ':', so a ':' before any '=' ends a header name.
+    match line.split_once(':').filter(|(name, _)| !name.contains('=')) {
+        None => Some(line),
+        Some((name, rest)) if name.trim().eq_ignore_ascii_case("cookie") => Some(rest),
+        Some((name, rest)) if name.trim().eq_ignore_ascii_case("set-cookie") => rest.split(';').next(),
+        Some(_) => None,
+    }
 }
 
 /// The verdict, then what was learned, one `name: value` per line.

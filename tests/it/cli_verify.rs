@@ -65,7 +65,18 @@ fn verify_names_client_ip_and_reads_cookies_from_a_file() {
         .collect();
     let file = dir.path().join("cookies.txt");
     let segment = "https://d111111abcdef8.cloudfront.net/hls/a/seg-1.ts";
-    for text in [format!("Cookie: {}\n", header.join("; ")), header.join("\n")] {
+    // A Cookie header, NAME=VALUE lines, and the headers `curl -D` saves
+    // from POST /v1/signed-cookies (status line, other headers, Set-Cookie
+    // with attributes).
+    let set_cookie: Vec<String> = header
+        .iter()
+        .map(|pair| format!("set-cookie: {pair}; Domain=example.com; Path=/; Secure; HttpOnly; SameSite=Lax"))
+        .collect();
+    let dump = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{}\r\n\r\n",
+        set_cookie.join("\r\n")
+    );
+    for text in [format!("Cookie: {}\n", header.join("; ")), header.join("\n"), dump] {
         std::fs::write(&file, &text).unwrap();
         let arg = format!("@{}", file.display());
         let out = cfsign(&["verify", "--url", segment, "--public-key", &public, "--cookie", &arg]);
