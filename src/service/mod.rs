@@ -40,5 +40,5 @@ pub use requests::{CookieRequest, IpRequest, UrlRequest};
 pub use sigcache::SignatureCache;
 pub use signing::{Context, MAX_BATCH, Signing};
 pub use snapshot::Snapshot;
-pub use times::{MAX_TTL_SECONDS, rfc3339};
+pub use times::{LAST_EXPIRY, MAX_TTL_SECONDS, rfc3339};
 pub use verdict::Verdict;

@@ -11,8 +11,9 @@ use crate::error_code::ErrorCode;
 use crate::signing::HashAlgorithm;
 
 /// The last instant RFC 3339 can write (9999-12-31T23:59:59Z): answers give
-/// the expiry as an RFC 3339 date-time, so no later expiry is signed.
-pub(crate) const LAST_EXPIRY: i64 = 253_402_300_799;
+/// the expiry (and a verdict its moment) as an RFC 3339 date-time, so no
+/// later expiry is signed and no later moment judged.
+pub const LAST_EXPIRY: i64 = 253_402_300_799;
 
 /// The longest `ttl_seconds` asked for at all (100 years), whatever a grant
 /// allows: `openapi.yaml` says it as the field's `maximum`.

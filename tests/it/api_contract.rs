@@ -130,6 +130,15 @@ async fn error_texts_say_what_to_send() {
         "{detail}"
     );
 
+    let r = app
+        .post(
+            "/v1/verify",
+            Some(&mailer),
+            json!({ "url": "https://x/a", "at": "999999999999" }),
+        )
+        .await;
+    r.problem(422, "invalid_times");
+
     let too_long = cfsign::service::MAX_TTL_SECONDS + 1;
     let r = app
         .post(

@@ -14,7 +14,7 @@ use crate::error_code::ErrorCode;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::http::state::AppState;
-use crate::service::Verdict;
+use crate::service::{LAST_EXPIRY, Verdict};
 use crate::signing::{RequestContext, verify_cookies, verify_url};
 
 /// Routes of this module.
@@ -45,6 +45,13 @@ async fn verify(
             .map_err(|_| invalid(&format!("at must be a date: {}", crate::dates::FORMATS)))?,
         None => state.signing.now(),
     };
+    // The verdict says its moment as an RFC 3339 date-time.
+    if at > LAST_EXPIRY {
+        return Err(ApiError::Invalid {
+            code: ErrorCode::InvalidTimes,
+            detail: "at must be at or before 9999-12-31T23:59:59Z".to_owned(),
+        });
+    }
     let client_ip = match &req.client_ip {
         Some(ip) => Some(
             ip.parse::<Ipv4Addr>()
