@@ -20,9 +20,6 @@ use super::error::CliError;
 use super::input::{emit, emit_line, load_private_key};
 use super::time;
 
-const DATE_FORMATS: &str = "Formats: YYYY-MM-DD (midnight UTC), YYYY-MM-DDThh:mm:ss (UTC), \
-YYYY-MM-DDThh:mm:ssZ or with an offset (+02:00), or epoch seconds.";
-
 /// `cfsign sign`: prints a signed URL.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -87,7 +84,7 @@ pub struct SigningArgs {
     pub passphrase_file: Option<String>,
 
     /// Expiry: the URL or cookies stop working at this time
-    #[arg(long, value_name = "DATE", long_help = format!("Expiry: the URL or cookies stop working at this time. {DATE_FORMATS}"),
+    #[arg(long, value_name = "DATE", long_help = format!("Expiry: the URL or cookies stop working at this time. Formats: {}.", crate::dates::FORMATS),
         conflicts_with = "expires_in")]
     pub date_less_than: Option<String>,
 
@@ -96,7 +93,7 @@ pub struct SigningArgs {
     pub expires_in: Option<String>,
 
     /// Start: not valid on or before this time (custom policy)
-    #[arg(long, value_name = "DATE", long_help = format!("Start: not valid on or before this time (makes the policy custom). {DATE_FORMATS}"))]
+    #[arg(long, value_name = "DATE", long_help = format!("Start: not valid on or before this time (makes the policy custom). Formats: {}.", crate::dates::FORMATS))]
     pub date_greater_than: Option<String>,
 
     /// Only viewers from this IPv4 address or CIDR range, e.g. 192.0.2.7 or 192.0.2.0/24 (custom policy)
