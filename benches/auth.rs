@@ -89,8 +89,8 @@ fn auth(c: &mut Criterion) {
     keys.merge(&KeySet::from_jwks(&jwks, "bench JWKS").unwrap());
 
     let config = auth_config();
-    let uncached = Authenticator::new(&config, keys.clone()).with_token_cache(0);
-    let cached = Authenticator::new(&config, keys).with_token_cache(1000);
+    let uncached = Authenticator::new(&config, vec![keys.clone()]).with_token_cache(0);
+    let cached = Authenticator::new(&config, vec![keys]).with_token_cache(1000);
 
     let cases = [
         ("hs256", token(Algorithm::HS256, None, &hmac, now)),

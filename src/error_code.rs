@@ -18,6 +18,10 @@ pub enum ErrorCode {
     InvalidToken,
     /// Authenticated, but no grant allows this (403).
     Forbidden,
+    /// No grant allows this path, and a grant's claim template (`{sub}`,
+    /// `{claim:NAME}`) could not be filled from the caller's token: the
+    /// claim is missing, not a string, or not a safe path segment (403).
+    ClaimUnusable,
     /// No such route (404).
     NotFound,
     /// The route exists, the method does not (405).
@@ -70,11 +74,12 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order `openapi.yaml` lists them.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::MalformedJson,
         ErrorCode::BadRequest,
         ErrorCode::InvalidToken,
         ErrorCode::Forbidden,
+        ErrorCode::ClaimUnusable,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Timeout,
@@ -105,6 +110,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::ClaimUnusable => "claim_unusable",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Timeout => "timeout",

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::audit::Audit;
-use crate::auth::{Authenticator, JwksFetcher, JwksSettings, KeySet};
+use crate::auth::{Authenticator, JwksFetchers, JwksSettings, KeySet};
 use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState, HttpOptions};
 use crate::service::{SigningPool, Snapshot, SystemClock};
@@ -31,7 +31,8 @@ pub enum RunError {
 }
 
 /// Loads keys and JWT keys from `config` into a ready-to-serve state. Fails
-/// with every problem at once; starts the JWKS refresher when configured.
+/// with every problem at once; fetches every issuer's remote keys once and
+/// starts their refreshers.
 pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
     // The recorder first: the JWKS fetch below counts its result.
     let _ = crate::metrics::handle();
@@ -45,18 +46,13 @@ pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
     log_loaded(config, &snapshot, true);
     let mut state = assemble(config, snapshot, keys)?;
     state.restart_only = restart_only(config).into();
-    // Always there, idle without a URL: a reload may add one.
-    let fetcher = Arc::new(JwksFetcher::new(
+    // One per issuer, idle without a remote source: a reload may add one.
+    let fetchers = Arc::new(JwksFetchers::new(
         JwksSettings::from_config(&config.auth),
         state.auth.store(),
     ));
-    match fetcher.refresh().await {
-        Ok(Some(n)) => tracing::info!(keys = n, "JWKS loaded"),
-        Ok(None) => {}
-        Err(e) => tracing::error!(error = %e, "JWKS could not be loaded; not ready until it is"),
-    }
-    tokio::spawn(Arc::clone(&fetcher).run());
-    state.jwks = Some(fetcher);
+    fetchers.start().await;
+    state.jwks = Some(fetchers);
     warn_about(config, &state);
     Ok(state)
 }
@@ -66,19 +62,27 @@ fn warn_about(config: &Config, state: &AppState) {
     for warning in crate::config::warnings(config) {
         tracing::warn!("{warning}");
     }
-    let missing = state.auth.algorithms_without_keys();
-    let jwks_pending = state.jwks.as_ref().is_some_and(|j| !j.loaded());
-    if !missing.is_empty() && !jwks_pending {
-        tracing::warn!(
-            "auth.algorithms: no loaded key can verify {missing:?}: tokens signed with them are always refused"
-        );
+    let pending: Vec<String> = state
+        .jwks
+        .iter()
+        .flat_map(|j| j.status())
+        .filter(|s| !s.loaded)
+        .map(|s| s.issuer)
+        .collect();
+    for (issuer, missing) in state.auth.algorithms_without_keys() {
+        if !pending.contains(&issuer) {
+            tracing::warn!(
+                issuer,
+                "auth.algorithms: no loaded key can verify {missing:?} for issuer {issuer}: its tokens signed with them are always refused"
+            );
+        }
     }
 }
 
 /// The one composition root: the state every entry point serves (`serve`,
 /// `dev`, the tests) from configuration, loaded signing keys and JWT keys.
 /// Opens the audit sink (an error if its file cannot be opened).
-pub fn assemble(config: &Config, snapshot: Snapshot, keys: KeySet) -> Result<AppState, ConfigError> {
+pub fn assemble(config: &Config, snapshot: Snapshot, keys: Vec<KeySet>) -> Result<AppState, ConfigError> {
     let audit = Audit::open(&config.audit).map_err(ConfigError::one)?;
     let auth = Authenticator::new(&config.auth, keys).with_token_cache(config.signing.token_cache_entries);
     let pool = SigningPool::new(config.signing.workers, config.signing.queue_depth);
@@ -217,9 +221,10 @@ pub fn http_options(config: &Config) -> HttpOptions {
 }
 
 /// Re-reads `path` and swaps in the new distributions, keys, grants, token
-/// rules (issuers, audiences, algorithms, leeway, group claim) and every JWT
-/// key source at once: file-based keys are replaced whole, whatever else is
-/// configured, and a changed `jwks_url` drops the old URL's keys. On any
+/// rules (issuers, audiences, algorithms, leeway, claims) and every JWT key
+/// source of every issuer at once: file-based keys are replaced whole,
+/// whatever else is configured, a changed `jwks_url` or discovery drops
+/// that issuer's old keys, and a removed issuer goes with its keys. On any
 /// problem the running set is kept. The listener, limits, pool and CORS
 /// need a restart: a change there is one WARN line per section, and the
 /// "configuration reloaded" line says `restart_required`.
@@ -296,7 +301,7 @@ fn log_loaded(config: &Config, snapshot: &Snapshot, at_start: bool) {
         let algorithms: Vec<&str> = config.auth.algorithms.iter().map(String::as_str).collect();
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
-            issuers = config.auth.issuers.join(", "),
+            issuers = config.auth.issuer_names().join(", "),
             algorithms = algorithms.join(", "),
             jwks_url = config.auth.jwks_url.as_deref().unwrap_or("-"),
             grants = config.grants.len(),
@@ -309,12 +314,22 @@ fn log_loaded(config: &Config, snapshot: &Snapshot, at_start: bool) {
     }
 }
 
-/// The JWT keys from files (HMAC secrets, PEM keys, JWKS file), every
-/// problem at once.
-fn file_keys(config: &Config) -> Result<KeySet, ConfigError> {
-    KeySet::from_files(&config.auth).map_err(|errors| ConfigError {
-        problems: errors.iter().map(|e| format!("auth: {e}")).collect(),
-    })
+/// Each issuer's JWT keys from files (HMAC secrets, PEM keys, JWKS file),
+/// in the order of `AuthConfig::trusted`; every problem at once.
+fn file_keys(config: &Config) -> Result<Vec<KeySet>, ConfigError> {
+    let mut keys = Vec::new();
+    let mut problems = Vec::new();
+    for issuer in config.auth.trusted() {
+        match KeySet::from_files(&issuer) {
+            Ok(set) => keys.push(set),
+            Err(errors) => problems.extend(errors.iter().map(|e| format!("auth.issuers[{}]: {e}", issuer.issuer))),
+        }
+    }
+    if problems.is_empty() {
+        Ok(keys)
+    } else {
+        Err(ConfigError { problems })
+    }
 }
 
 /// Reloads on every SIGHUP (Unix); failures are logged and counted.

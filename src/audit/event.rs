@@ -58,6 +58,9 @@ pub struct Event {
     /// The grant that allowed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grant: Option<String>,
+    /// The grant's pattern that allowed it, claim templates filled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
     /// `canned` or `custom`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_type: Option<&'static str>,
@@ -106,6 +109,7 @@ impl Event {
             distribution: None,
             resource: None,
             grant: None,
+            pattern: None,
             policy_type: None,
             expires: None,
             hash_algorithm: None,
@@ -126,6 +130,7 @@ impl Event {
             distribution: Some(g.distribution.clone()),
             resource: Some(g.resource.clone()),
             grant: Some(g.grant.clone()),
+            pattern: Some(g.pattern.clone()),
             policy_type: Some(record.policy_type.as_str()),
             expires: Some(g.expires),
             hash_algorithm: Some(g.hash_algorithm.as_str()),

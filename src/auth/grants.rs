@@ -1,11 +1,12 @@
-//! Grants: which callers may sign which paths of which distributions, for
-//! how long, and with which features. Default deny.
+//! Grants: which callers (of which issuers) may sign which paths of which
+//! distributions, for how long, and with which features. Default deny.
 
 use std::time::Duration;
 
 use wildmatch::WildMatch;
 
 use super::caller::Caller;
+use super::template::{Template, Unfilled};
 use crate::config::GrantConfig;
 
 /// One compiled grant.
@@ -13,6 +14,7 @@ use crate::config::GrantConfig;
 pub struct Grant {
     /// Name, for audit events and `/v1/grants/me`.
     pub name: String,
+    issuers: Vec<String>,
     subjects: Vec<String>,
     clients: Vec<String>,
     scopes: Vec<String>,
@@ -21,9 +23,9 @@ pub struct Grant {
     pub distributions: Vec<String>,
     /// The one used when a request names none and several are granted.
     pub default_distribution: Option<String>,
-    /// Path patterns as configured.
+    /// Path patterns as configured (templates unfilled).
     pub allow: Vec<String>,
-    allow_compiled: Vec<WildMatch>,
+    templates: Vec<Template>,
     /// Longest lifetime.
     pub max_ttl: Duration,
     /// Lifetime when none is asked.
@@ -40,6 +42,7 @@ impl From<&GrantConfig> for Grant {
     fn from(g: &GrantConfig) -> Self {
         Self {
             name: g.name.clone(),
+            issuers: g.issuers.clone(),
             subjects: g.subjects.clone(),
             clients: g.clients.clone(),
             scopes: g.scopes.clone(),
@@ -47,7 +50,8 @@ impl From<&GrantConfig> for Grant {
             distributions: g.distributions.clone(),
             default_distribution: g.default_distribution.clone(),
             allow: g.allow.clone(),
-            allow_compiled: g.allow.iter().map(|p| WildMatch::new(p)).collect(),
+            // Validation parsed every pattern; one that does not parse matches nothing.
+            templates: g.allow.iter().filter_map(|p| Template::parse(p).ok()).collect(),
             max_ttl: g.max_ttl,
             default_ttl: g.default_ttl.min(g.max_ttl),
             allow_wildcard_policy: g.allow_wildcard_policy,
@@ -86,6 +90,21 @@ pub enum Denial {
     /// No grant allows this path.
     #[error("path {0:?} is outside the caller's allowed patterns")]
     Path(String),
+    /// No grant allows this path, and a claim template of a grant that
+    /// might have could not be filled from the caller's token.
+    #[error(
+        "path {path:?} is outside the caller's allowed patterns; pattern {pattern:?} of grant {grant:?} matches nothing for this caller: {why}"
+    )]
+    Unfilled {
+        /// The path asked.
+        path: String,
+        /// The grant.
+        grant: String,
+        /// Its pattern as configured.
+        pattern: String,
+        /// Which placeholder, and what is wrong with its value.
+        why: Unfilled,
+    },
     /// Wildcard policies are not granted.
     #[error("wildcard policies are not granted to this caller")]
     Wildcard,
@@ -110,20 +129,29 @@ impl Grant {
     pub fn applies_to(&self, caller: &Caller) -> bool {
         let any = |list: &[String], value: Option<&String>| list.is_empty() || value.is_some_and(|v| list.contains(v));
         let overlap = |list: &[String], values: &[String]| list.is_empty() || values.iter().any(|v| list.contains(v));
-        any(&self.subjects, caller.subject.as_ref())
+        (self.issuers.is_empty() || self.issuers.contains(&caller.issuer))
+            && any(&self.subjects, caller.subject.as_ref())
             && any(&self.clients, caller.client.as_ref())
             && overlap(&self.scopes, &caller.scopes)
             && overlap(&self.groups, &caller.groups)
     }
 
-    /// Whether this grant allows `ask`, or the first reason it does not.
-    fn check(&self, ask: &Ask<'_>) -> Result<(), Denial> {
+    /// The allow patterns for `caller`: each filled, or why it cannot be.
+    pub fn patterns(&self, caller: &Caller) -> Vec<(&str, Result<String, Unfilled>)> {
+        self.allow
+            .iter()
+            .zip(&self.templates)
+            .map(|(raw, t)| (raw.as_str(), t.expand(caller)))
+            .collect()
+    }
+
+    /// Whether this grant allows `ask` (and by which filled pattern), or the
+    /// first reason it does not.
+    fn check(&self, caller: &Caller, ask: &Ask<'_>) -> Result<String, Denial> {
         if !self.distributions.iter().any(|d| d == ask.distribution) {
             return Err(Denial::Distribution(ask.distribution.to_owned()));
         }
-        if !self.path_allowed(ask) {
-            return Err(Denial::Path(ask.path.to_owned()));
-        }
+        let pattern = self.path_allowed(caller, ask)?;
         if ask.wildcard && !self.allow_wildcard_policy {
             return Err(Denial::Wildcard);
         }
@@ -139,23 +167,45 @@ impl Grant {
                 max: self.max_ttl.as_secs(),
             });
         }
-        Ok(())
+        Ok(pattern)
     }
 
-    /// A concrete path must match an allow pattern. A wildcard pattern must
-    /// stay inside a prefix-style allow pattern (`/uploads/*`): its part
-    /// before the first wildcard must start with that prefix, so it can never
-    /// grant more than the allow pattern does.
-    fn path_allowed(&self, ask: &Ask<'_>) -> bool {
-        if !ask.wildcard {
-            return self.allow_compiled.iter().any(|m| m.matches(ask.path));
-        }
+    /// The first filled pattern allowing the path. A concrete path must
+    /// match it. A wildcard pattern must stay inside a prefix-style pattern
+    /// (`/uploads/*`): its part before the first wildcard must start with
+    /// that prefix, so it can never grant more than the pattern does. When
+    /// none allows it and a template could not be filled, that is the reason.
+    fn path_allowed(&self, caller: &Caller, ask: &Ask<'_>) -> Result<String, Denial> {
         let literal = ask.path.split(['*', '?']).next().unwrap_or_default();
-        self.allow.iter().any(|allow| {
-            allow
-                .strip_suffix('*')
-                .filter(|prefix| !prefix.contains(['*', '?']))
-                .is_some_and(|prefix| literal.starts_with(prefix))
+        let mut unfilled = None;
+        for (raw, filled) in self.patterns(caller) {
+            let pattern = match filled {
+                Ok(p) => p,
+                Err(why) => {
+                    unfilled.get_or_insert((raw.to_owned(), why));
+                    continue;
+                }
+            };
+            let allowed = if ask.wildcard {
+                pattern
+                    .strip_suffix('*')
+                    .filter(|prefix| !prefix.contains(['*', '?']))
+                    .is_some_and(|prefix| literal.starts_with(prefix))
+            } else {
+                WildMatch::new(&pattern).matches(ask.path)
+            };
+            if allowed {
+                return Ok(pattern);
+            }
+        }
+        Err(match unfilled {
+            Some((pattern, why)) => Denial::Unfilled {
+                path: ask.path.to_owned(),
+                grant: self.name.clone(),
+                pattern,
+                why,
+            },
+            None => Denial::Path(ask.path.to_owned()),
         })
     }
 }
@@ -179,12 +229,13 @@ impl GrantSet {
         self.grants.iter().filter(move |g| g.applies_to(caller))
     }
 
-    /// The first grant allowing `ask`, or the most specific denial.
-    pub fn authorize<'s>(&'s self, caller: &'s Caller, ask: &Ask<'_>) -> Result<&'s Grant, Denial> {
+    /// The first grant allowing `ask` with the filled pattern that
+    /// allowed it, or the most specific denial.
+    pub fn authorize<'s>(&'s self, caller: &'s Caller, ask: &Ask<'_>) -> Result<(&'s Grant, String), Denial> {
         let mut best = Denial::NoGrant;
         for grant in self.for_caller(caller) {
-            match grant.check(ask) {
-                Ok(()) => return Ok(grant),
+            match grant.check(caller, ask) {
+                Ok(pattern) => return Ok((grant, pattern)),
                 Err(denial) => best = best.max(denial),
             }
         }
@@ -221,6 +272,7 @@ mod tests {
             scopes: vec!["sign".into()],
             groups: vec![],
             expires_at: 0,
+            claims: Default::default(),
         }
     }
 
@@ -258,7 +310,7 @@ mod tests {
     fn allows_within_prefix_and_ttl() {
         let g = grant(MAILER);
         assert_eq!(
-            g.authorize(&caller("mailer"), &ask("/uploads/a/b.pdf")).unwrap().name,
+            g.authorize(&caller("mailer"), &ask("/uploads/a/b.pdf")).unwrap().0.name,
             "mailer"
         );
         assert!(matches!(

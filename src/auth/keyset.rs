@@ -1,6 +1,6 @@
 //! The keys tokens may be signed with: HMAC secrets, PEM public keys named by
 //! `kid`, and JWKS documents. Built once per source (at start, on reload, per
-//! JWKS refresh) and merged by [`KeyStore`](super::KeyStore).
+//! JWKS refresh) and merged per issuer by [`KeyStore`](super::KeyStore).
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use zeroize::Zeroizing;
 
-use crate::config::{AuthConfig, JwtAlgorithm};
+use crate::config::{IssuerConfig, JwtAlgorithm};
 
 /// Why a key source could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -81,9 +81,9 @@ pub fn min_hmac_secret_bytes(alg: Algorithm) -> Option<usize> {
 }
 
 impl KeySet {
-    /// Loads the file-based sources of `auth` (HMAC secrets, PEM keys, JWKS
-    /// file). Every problem is reported, none with key bytes.
-    pub fn from_files(auth: &AuthConfig) -> Result<Self, Vec<KeySetError>> {
+    /// Loads the file-based sources of one issuer (HMAC secrets, PEM keys,
+    /// JWKS file). Every problem is reported, none with key bytes.
+    pub fn from_files(auth: &IssuerConfig) -> Result<Self, Vec<KeySetError>> {
         let mut set = KeySet::default();
         let mut errors = Vec::new();
         let (need, need_alg) = hmac_requirement(auth);
@@ -225,7 +225,7 @@ impl KeySet {
 
 /// The length every HMAC secret needs: the largest hash among the allowed
 /// HS algorithms (a secret serves all of them), 32 bytes when none is allowed.
-fn hmac_requirement(auth: &AuthConfig) -> (usize, String) {
+fn hmac_requirement(auth: &IssuerConfig) -> (usize, String) {
     auth.algorithms
         .iter()
         .filter_map(|a| a.parse::<JwtAlgorithm>().ok())

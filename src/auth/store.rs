@@ -1,8 +1,10 @@
-//! Everything that decides whether a token is valid, as one swappable value:
-//! the rules of `[auth]` and the keys of every source (files and JWKS).
+//! Everything that decides whether a token is valid, as one swappable
+//! value: per trusted issuer, its rules and the keys of each of its sources
+//! (files and JWKS). A token's `iss` selects one issuer; no other issuer's
+//! keys are ever tried for it (RFC 8725 §3.8–3.10).
 //!
-//! Each source is replaced whole — the configuration at start and on every
-//! reload, the JWKS on every successful fetch — and the merged [`Trust`] is
+//! Each source is replaced whole — the files at start and on every reload,
+//! an issuer's JWKS on every successful fetch — and the [`Trust`] is
 //! rebuilt from the latest of each, so a reload that removes a secret or a
 //! key removes it whatever other sources are configured, and a later JWKS
 //! refresh cannot bring it back.
@@ -14,44 +16,66 @@ use arc_swap::ArcSwap;
 use jsonwebtoken::Algorithm;
 
 use super::keyset::KeySet;
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, ClaimsConfig, IssuerConfig};
 
-/// The token rules of `[auth]`.
+/// The token rules of one issuer.
 #[derive(Debug, Clone)]
 pub(crate) struct Rules {
+    /// The exact `iss`.
+    pub issuer: String,
     pub allowed: HashSet<Algorithm>,
-    pub issuers: Vec<String>,
     pub audiences: Vec<String>,
     pub leeway: u64,
-    pub group_claim: String,
+    pub claims: ClaimsConfig,
 }
 
 impl Rules {
-    pub fn from_config(auth: &AuthConfig) -> Self {
+    /// The rules of every issuer `auth` trusts, in configured order.
+    pub fn from_config(auth: &AuthConfig) -> Vec<Self> {
+        auth.trusted()
+            .iter()
+            .map(|i| Self::of(i, auth.leeway_seconds))
+            .collect()
+    }
+
+    fn of(issuer: &IssuerConfig, leeway: u64) -> Self {
         Self {
-            allowed: auth
+            issuer: issuer.issuer.clone(),
+            allowed: issuer
                 .algorithms
                 .iter()
                 .filter_map(|a| a.parse::<crate::config::JwtAlgorithm>().ok())
                 .map(|a| a.0)
                 .collect(),
-            issuers: auth.issuers.clone(),
-            audiences: auth.audiences.clone(),
-            leeway: auth.leeway_seconds,
-            group_claim: auth.group_claim.clone(),
+            audiences: issuer.audiences.clone(),
+            leeway,
+            claims: issuer.claims.clone(),
         }
     }
 }
 
-/// One consistent view: rules and the merged keys they apply with.
+/// One issuer's rules and the merged keys they apply with.
 #[derive(Debug)]
-pub struct Trust {
+pub struct IssuerTrust {
     pub(crate) rules: Rules,
     pub(crate) keys: KeySet,
 }
 
+/// One consistent view over every trusted issuer.
 #[derive(Debug)]
-struct Sources {
+pub struct Trust {
+    pub(crate) issuers: Vec<IssuerTrust>,
+}
+
+impl Trust {
+    /// The issuer whose `iss` is exactly `iss`.
+    pub(crate) fn issuer(&self, iss: &str) -> Option<&IssuerTrust> {
+        self.issuers.iter().find(|i| i.rules.issuer == iss)
+    }
+}
+
+#[derive(Debug)]
+struct Source {
     rules: Rules,
     files: KeySet,
     remote: KeySet,
@@ -60,18 +84,21 @@ struct Sources {
 /// The current [`Trust`], rebuilt whenever one of its sources is replaced.
 #[derive(Debug)]
 pub struct KeyStore {
-    sources: Mutex<Sources>,
+    sources: Mutex<Vec<Source>>,
     current: ArcSwap<Trust>,
 }
 
 impl KeyStore {
-    /// A store over `[auth]`'s rules and its file-based keys; no JWKS keys yet.
-    pub(crate) fn new(rules: Rules, files: KeySet) -> Self {
-        let sources = Sources {
-            rules,
-            files,
-            remote: KeySet::default(),
-        };
+    /// A store over each issuer's rules and file-based keys; no JWKS keys yet.
+    pub(crate) fn new(local: Vec<(Rules, KeySet)>) -> Self {
+        let sources: Vec<Source> = local
+            .into_iter()
+            .map(|(rules, files)| Source {
+                rules,
+                files,
+                remote: KeySet::default(),
+            })
+            .collect();
         let current = ArcSwap::from_pointee(merge(&sources));
         Self {
             sources: Mutex::new(sources),
@@ -84,21 +111,32 @@ impl KeyStore {
         self.current.load_full()
     }
 
-    /// Replaces the rules and the file-based keys (reload).
-    pub(crate) fn set_local(&self, rules: Rules, files: KeySet) {
-        self.update(|s| {
-            s.rules = rules;
-            s.files = files;
+    /// Replaces every issuer's rules and file-based keys (reload). Issuers
+    /// no longer configured go with their JWKS keys; the JWKS keys of the
+    /// others stay until their fetcher replaces or drops them.
+    pub(crate) fn set_local(&self, local: Vec<(Rules, KeySet)>) {
+        self.update(|sources| {
+            let mut old = std::mem::take(sources);
+            for (rules, files) in local {
+                let remote = old
+                    .iter()
+                    .position(|s| s.rules.issuer == rules.issuer)
+                    .map(|i| old.swap_remove(i).remote)
+                    .unwrap_or_default();
+                sources.push(Source { rules, files, remote });
+            }
         });
     }
 
-    /// Replaces the keys fetched from the JWKS URL if `still_current()`,
-    /// evaluated under the lock that orders every update: a fetch of a URL
-    /// that a reload replaced meanwhile must not land. True if stored.
-    pub fn set_remote_if(&self, remote: KeySet, still_current: impl FnOnce() -> bool) -> bool {
+    /// Replaces `issuer`'s JWKS keys if `still_current()`, evaluated under
+    /// the lock that orders every update: a fetch of a URL that a reload
+    /// replaced meanwhile must not land. True if stored.
+    pub fn set_remote_if(&self, issuer: &str, remote: KeySet, still_current: impl FnOnce() -> bool) -> bool {
         let mut stored = false;
-        self.update(|s| {
-            if still_current() {
+        self.update(|sources| {
+            if let Some(s) = sources.iter_mut().find(|s| s.rules.issuer == issuer)
+                && still_current()
+            {
                 s.remote = remote;
                 stored = true;
             }
@@ -106,25 +144,28 @@ impl KeyStore {
         stored
     }
 
-    /// Drops the keys fetched from the JWKS URL, running `invalidate` under
-    /// the same lock first (so no fetch begun before can store afterwards).
-    pub fn clear_remote(&self, invalidate: impl FnOnce()) {
-        self.update(|s| {
+    /// Drops `issuer`'s JWKS keys, running `invalidate` under the same lock
+    /// first (so no fetch begun before can store afterwards).
+    pub fn clear_remote(&self, issuer: &str, invalidate: impl FnOnce()) {
+        self.update(|sources| {
             invalidate();
-            s.remote = KeySet::default();
+            if let Some(s) = sources.iter_mut().find(|s| s.rules.issuer == issuer) {
+                s.remote = KeySet::default();
+            }
         });
     }
 
-    /// Keys fetched from the JWKS URL that are in use now.
-    pub fn remote_count(&self) -> usize {
+    /// `issuer`'s JWKS keys in use now.
+    pub fn remote_count(&self, issuer: &str) -> usize {
         self.sources
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remote
-            .named_count()
+            .iter()
+            .find(|s| s.rules.issuer == issuer)
+            .map_or(0, |s| s.remote.named_count())
     }
 
-    fn update(&self, change: impl FnOnce(&mut Sources)) {
+    fn update(&self, change: impl FnOnce(&mut Vec<Source>)) {
         // The lock orders concurrent updates; readers never take it.
         let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
         change(&mut sources);
@@ -132,11 +173,17 @@ impl KeyStore {
     }
 }
 
-fn merge(sources: &Sources) -> Trust {
-    let mut keys = sources.files.clone();
-    keys.merge(&sources.remote);
-    Trust {
-        rules: sources.rules.clone(),
-        keys,
-    }
+fn merge(sources: &[Source]) -> Trust {
+    let issuers = sources
+        .iter()
+        .map(|s| {
+            let mut keys = s.files.clone();
+            keys.merge(&s.remote);
+            IssuerTrust {
+                rules: s.rules.clone(),
+                keys,
+            }
+        })
+        .collect();
+    Trust { issuers }
 }

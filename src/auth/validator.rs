@@ -1,6 +1,7 @@
 //! Token verification: shape, duplicate names and `crit` ([`super::jose`])
-//! → algorithm allowlist → candidate keys by algorithm and `kid` →
-//! signature and claims.
+//! → the one issuer its `iss` names → that issuer's algorithm allowlist →
+//! candidate keys of that issuer by algorithm and `kid` → signature and
+//! claims (`iss` again, now verified).
 
 use std::sync::Arc;
 
@@ -125,19 +126,20 @@ struct Verified {
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let trust = self.store.current();
+        let issuers: Vec<&str> = trust.issuers.iter().map(|i| i.rules.issuer.as_str()).collect();
         f.debug_struct("Authenticator")
-            .field("allowed", &trust.rules.allowed)
-            .field("issuers", &trust.rules.issuers)
+            .field("issuers", &issuers)
             .finish_non_exhaustive()
     }
 }
 
 impl Authenticator {
-    /// Builds the verifier from validated configuration and its file-based keys.
-    pub fn new(auth: &AuthConfig, keys: KeySet) -> Self {
+    /// Builds the verifier from validated configuration and the file-based
+    /// keys of each issuer (in the order of [`AuthConfig::trusted`]).
+    pub fn new(auth: &AuthConfig, keys: Vec<KeySet>) -> Self {
         super::use_openssl_for_tokens();
         Self {
-            store: Arc::new(KeyStore::new(Rules::from_config(auth), keys)),
+            store: Arc::new(KeyStore::new(pair(auth, keys))),
             verified: None,
         }
     }
@@ -156,37 +158,52 @@ impl Authenticator {
         Arc::clone(&self.store)
     }
 
-    /// Replaces the token rules and every file-based key at once (reload).
-    /// Keys fetched from a JWKS URL stay until the next fetch replaces them.
-    pub fn reload(&self, auth: &AuthConfig, keys: KeySet) {
-        self.store.set_local(Rules::from_config(auth), keys);
+    /// Replaces every issuer's token rules and file-based keys at once
+    /// (reload). Keys fetched from a JWKS URL stay until the next fetch
+    /// replaces them; an issuer no longer configured goes with its keys.
+    pub fn reload(&self, auth: &AuthConfig, keys: Vec<KeySet>) {
+        self.store.set_local(pair(auth, keys));
     }
 
-    /// Allowed algorithms no loaded key can verify (a configuration mistake:
-    /// tokens signed with them are always refused).
-    pub fn algorithms_without_keys(&self) -> Vec<Algorithm> {
+    /// Per issuer, allowed algorithms none of its loaded keys can verify (a
+    /// configuration mistake: its tokens signed with them are always refused).
+    pub fn algorithms_without_keys(&self) -> Vec<(String, Vec<Algorithm>)> {
         let trust = self.store.current();
-        let mut missing: Vec<Algorithm> = trust
-            .rules
-            .allowed
+        trust
+            .issuers
             .iter()
-            .copied()
-            .filter(|alg| !trust.keys.keys.iter().any(|k| k.verifies(*alg)))
-            .collect();
-        missing.sort_by_key(|a| format!("{a:?}"));
-        missing
+            .filter_map(|i| {
+                let mut missing: Vec<Algorithm> = i
+                    .rules
+                    .allowed
+                    .iter()
+                    .copied()
+                    .filter(|alg| !i.keys.keys.iter().any(|k| k.verifies(*alg)))
+                    .collect();
+                missing.sort_by_key(|a| format!("{a:?}"));
+                (!missing.is_empty()).then(|| (i.rules.issuer.clone(), missing))
+            })
+            .collect()
     }
 
-    /// Whether any verification key is loaded (readiness).
-    pub fn has_keys(&self) -> bool {
-        !self.store.current().keys.is_empty()
+    /// Each issuer and how many verification keys it has now (readiness).
+    pub fn key_counts(&self) -> Vec<(String, usize)> {
+        let trust = self.store.current();
+        trust
+            .issuers
+            .iter()
+            .map(|i| (i.rules.issuer.clone(), i.keys.keys.len()))
+            .collect()
     }
 
-    /// The `kid` of a token if it names one that is not loaded (so the JWKS
-    /// refresher can be asked to look again).
+    /// The issuer of a token whose `kid` none of that issuer's keys has (so
+    /// its JWKS refresher can be asked to look again).
     pub fn unknown_kid(&self, token: &str) -> Option<String> {
         let kid = decode_header(token).ok()?.kid?;
-        (!self.store.current().keys.has_kid(&kid)).then_some(kid)
+        let iss = super::jose::check_compact(token).ok()??;
+        let trust = self.store.current();
+        let issuer = trust.issuer(&iss)?;
+        (!issuer.keys.has_kid(&kid)).then_some(iss)
     }
 
     /// Verifies `token` at `now` (epoch seconds) and returns the caller.
@@ -219,16 +236,28 @@ impl Authenticator {
     }
 }
 
+/// Each issuer's rules with its file-based keys (missing keys: none).
+fn pair(auth: &AuthConfig, keys: Vec<KeySet>) -> Vec<(Rules, KeySet)> {
+    let mut keys = keys.into_iter();
+    Rules::from_config(auth)
+        .into_iter()
+        .map(|rules| (rules, keys.next().unwrap_or_default()))
+        .collect()
+}
+
 fn verify(token: &str, now: i64, trust: &Trust) -> Result<Caller, AuthError> {
-    super::jose::check_compact(token)?;
-    let rules = &trust.rules;
+    let iss = super::jose::check_compact(token)?.ok_or(AuthError::BadClaims)?;
+    // The unverified `iss` only chooses whose keys may verify the token;
+    // the validation below requires that same `iss` once the signature holds.
+    let issuer = trust.issuer(&iss).ok_or(AuthError::WrongIssuer)?;
+    let rules = &issuer.rules;
     let header = decode_header(token).map_err(|_| AuthError::Malformed)?;
     if !rules.allowed.contains(&header.alg) {
         return Err(AuthError::AlgorithmNotAllowed);
     }
     let validation = validation(rules, header.alg);
     let mut last = AuthError::UnknownKey;
-    for key in candidates(&trust.keys, header.alg, header.kid.as_deref()) {
+    for key in candidates(&issuer.keys, header.alg, header.kid.as_deref()) {
         match decode::<Claims>(token, key, &validation) {
             Ok(data) => return finish(rules, data.claims, now),
             Err(e) if *e.kind() == ErrorKind::InvalidSignature => last = AuthError::BadSignature,
@@ -248,7 +277,7 @@ fn validation(rules: &Rules, alg: Algorithm) -> Validation {
     v.leeway = rules.leeway;
     v.validate_exp = true;
     v.validate_nbf = true;
-    v.set_issuer(&rules.issuers);
+    v.set_issuer(&[&rules.issuer]);
     v.set_audience(&rules.audiences);
     v.set_required_spec_claims(&["exp", "iss", "aud"]);
     v
@@ -260,7 +289,7 @@ fn finish(rules: &Rules, claims: Claims, now: i64) -> Result<Caller, AuthError> 
     if claims.iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
         return Err(AuthError::NotYetValid);
     }
-    Ok(claims.into_caller(&rules.group_claim))
+    claims.into_caller(&rules.claims)
 }
 
 /// Keys that may have signed a token with `alg` (and `kid`), in the key

@@ -17,7 +17,10 @@ const OPTIONAL_TABLES: [&str; 4] = ["server", "signing", "cors", "audit"];
 const TABLES: [&str; 7] = ["server", "signing", "auth", "cors", "audit", "distributions", "grants"];
 
 /// Keys without a default, per table.
+/// `[auth]` in the single-issuer form (`issuers = ["…"]`); with
+/// `[[auth.issuers]]` tables, audiences and algorithms may live there.
 const REQUIRED_AUTH: [&str; 3] = ["issuers", "audiences", "algorithms"];
+const REQUIRED_AUTH_PER_ISSUER: [&str; 1] = ["issuers"];
 const REQUIRED_DISTRIBUTION: [&str; 3] = ["name", "domain", "keys"];
 const REQUIRED_KEY: [&str; 2] = ["key_pair_id", "private_key_file"];
 const REQUIRED_GRANT: [&str; 4] = ["name", "distributions", "allow", "max_ttl"];
@@ -45,7 +48,18 @@ pub fn problems(path: &Path, text: &str) -> Vec<String> {
         );
     }
     match doc.get("auth") {
-        Some(auth) => d.check(&mut out, "[auth]", auth, "[auth]", &REQUIRED_AUTH, "auth"),
+        Some(auth) => {
+            let tables = auth
+                .get("issuers")
+                .and_then(|i| i.as_array())
+                .is_some_and(|i| i.iter().any(toml::Value::is_table));
+            let required: &[&str] = if tables {
+                &REQUIRED_AUTH_PER_ISSUER
+            } else {
+                &REQUIRED_AUTH
+            };
+            d.check(&mut out, "[auth]", auth, "[auth]", required, "auth");
+        }
         None => out.push(format!("{}: missing required table [auth]", path.display())),
     }
     for (i, dist) in entries(&doc, "distributions").iter().enumerate() {

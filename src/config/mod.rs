@@ -4,6 +4,7 @@
 
 mod audit;
 mod diagnose;
+mod issuers;
 mod model;
 mod types;
 mod validate;
@@ -15,6 +16,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 
 pub use audit::{AuditConfig, AuditSink, Fsync, OnFailure};
+pub use issuers::{ClaimsConfig, IssuerConfig, IssuerEntry, PER_ISSUER_EXAMPLE};
 pub use model::{
     AuthConfig, Config, CookieConfig, CorsConfig, DistributionConfig, GrantConfig, PublicKeyConfig, SameSite,
     ServerConfig, SigningConfig, SigningKeyConfig,

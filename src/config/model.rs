@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use super::issuers::IssuerEntry;
 use crate::signing::HashAlgorithm;
 
 /// The whole configuration.
@@ -160,32 +161,37 @@ impl Default for SigningConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
-    /// Accepted `iss` values (at least one).
-    pub issuers: Vec<String>,
-    /// Accepted `aud` values (at least one).
+    /// The trusted issuers: `["…"]` (one issuer, keys below) or one
+    /// `[[auth.issuers]]` table each (keys of its own), see [`IssuerEntry`].
+    pub issuers: Vec<IssuerEntry>,
+    /// Accepted `aud` values; the default of issuers naming none.
+    #[serde(default)]
     pub audiences: Vec<String>,
-    /// Allowed algorithms, e.g. `["RS256"]`. `none` is never allowed.
+    /// Allowed algorithms, e.g. `["RS256"]`; the default of issuers naming
+    /// none. `none` is never allowed.
+    #[serde(default)]
     pub algorithms: Vec<String>,
     /// Clock tolerance for `exp`/`nbf`, in seconds.
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
-    /// Files holding HMAC secrets (raw bytes) for HS256/384/512.
+    /// Single-issuer form: files holding HMAC secrets (raw bytes) for HS256/384/512.
     #[serde(default)]
     pub hmac_secret_files: Vec<PathBuf>,
-    /// PEM public keys, selected by the token's `kid`.
+    /// Single-issuer form: PEM public keys, selected by the token's `kid`.
     #[serde(default)]
     pub public_keys: Vec<PublicKeyConfig>,
-    /// A JWKS document on disk.
+    /// Single-issuer form: a JWKS document on disk.
     pub jwks_file: Option<PathBuf>,
-    /// A JWKS URL, fetched at start and refreshed in the background.
+    /// Single-issuer form: a JWKS URL, fetched at start and refreshed in the background.
     pub jwks_url: Option<String>,
-    /// How often the JWKS URL is refreshed.
+    /// How often every issuer's JWKS is refreshed.
     #[serde(default = "default_jwks_refresh", with = "humantime_serde")]
     pub jwks_refresh: Duration,
     /// Shortest time between two early refetches caused by an unknown `kid`.
     #[serde(default = "default_jwks_min_refetch", with = "humantime_serde")]
     pub jwks_min_refetch: Duration,
-    /// Claim holding the caller's groups (string or array), for grants.
+    /// Claim holding the caller's groups (string or array), for grants;
+    /// the default of issuers whose `claims.groups` names none.
     #[serde(default = "default_group_claim")]
     pub group_claim: String,
 }
@@ -323,6 +329,11 @@ impl Default for CookieConfig {
 pub struct GrantConfig {
     /// Name shown in audit events and `/v1/grants/me`.
     pub name: String,
+    /// Exact `iss` values (configured issuers) whose tokens this grant
+    /// applies to; empty: every issuer. Required for subject, client or
+    /// group matchers when several issuers are trusted.
+    #[serde(default)]
+    pub issuers: Vec<String>,
     /// Exact `sub` values.
     #[serde(default)]
     pub subjects: Vec<String>,
@@ -341,7 +352,9 @@ pub struct GrantConfig {
     /// grants cover several (one of `distributions`). Lets a second
     /// distribution be granted without breaking callers that name none.
     pub default_distribution: Option<String>,
-    /// URL path patterns (`*` any run, `?` one character), e.g. `/uploads/*`.
+    /// URL path patterns (`*` any run, `?` one character), e.g. `/uploads/*`;
+    /// a whole segment may be `{sub}` or `{claim:NAME}`, filled per caller
+    /// (`/users/{sub}/*`).
     pub allow: Vec<String>,
     /// Longest lifetime a caller may ask for.
     #[serde(with = "humantime_serde")]

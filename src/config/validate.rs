@@ -6,8 +6,8 @@
 
 use std::collections::HashSet;
 
-use super::types::{BaseUrl, GrantPattern, JwksUrl, JwtAlgorithm, Origin, PathPrefix};
-use super::{Config, ConfigError};
+use super::types::{BaseUrl, JwksUrl, JwtAlgorithm, Origin, PathPrefix};
+use super::{Config, ConfigError, IssuerConfig, IssuerEntry, PER_ISSUER_EXAMPLE};
 use crate::signing::{CidrV4, KeyPairId};
 
 /// Every problem in `config`, or `Ok`.
@@ -30,29 +30,98 @@ fn check_auth(config: &Config, problems: &mut Vec<String>) {
     if auth.issuers.is_empty() {
         problems.push("auth.issuers: at least one issuer is required".into());
     }
-    if auth.audiences.is_empty() {
-        problems.push("auth.audiences: at least one audience is required".into());
-    }
-    if auth.algorithms.is_empty() {
-        problems.push("auth.algorithms: list the JWT algorithms to accept, e.g. [\"RS256\"]".into());
+    if auth.per_issuer_form() {
+        if auth.issuers.iter().any(|e| matches!(e, IssuerEntry::Name(_))) {
+            problems.push("auth.issuers: either a list of issuer URLs or [[auth.issuers]] tables, not both".into());
+        }
+        if auth.has_shared_keys() {
+            problems.push(
+                "auth: with [[auth.issuers]], key sources (hmac_secret_files, public_keys, jwks_file, jwks_url) \
+                 belong to the issuer they verify, not to [auth]"
+                    .into(),
+            );
+        }
+    } else if auth.issuers.len() > 1 {
+        problems.push(format!(
+            "auth.issuers: {} issuers would share [auth]'s keys, so one provider's key would verify tokens \
+             claiming to come from another (RFC 8725 §3.8). Give each issuer its keys:\n{PER_ISSUER_EXAMPLE}",
+            auth.issuers.len()
+        ));
     }
     for alg in &auth.algorithms {
         if let Err(e) = alg.parse::<JwtAlgorithm>() {
             problems.push(format!("auth.algorithms: {e}"));
         }
     }
-    let sources = auth.hmac_secret_files.len() + auth.public_keys.len();
-    if sources == 0 && auth.jwks_file.is_none() && auth.jwks_url.is_none() {
-        problems.push("auth: no JWT key source (hmac_secret_files, public_keys, jwks_file or jwks_url)".into());
+    let tables = auth.per_issuer_form();
+    if !tables && auth.audiences.is_empty() {
+        problems.push("auth.audiences: at least one audience is required".into());
     }
-    if let Some(url) = &auth.jwks_url
+    if !tables && auth.algorithms.is_empty() {
+        problems.push("auth.algorithms: list the JWT algorithms to accept, e.g. [\"RS256\"]".into());
+    }
+    let mut seen = HashSet::new();
+    for issuer in auth.trusted() {
+        if !seen.insert(issuer.issuer.clone()) {
+            problems.push(format!("auth.issuers: {:?} is listed twice", issuer.issuer));
+        }
+        // Problems of the single-issuer form name the [auth] keys they are in.
+        let at = if tables {
+            format!("auth.issuers[{}]", issuer.issuer)
+        } else {
+            "auth".to_owned()
+        };
+        check_issuer(&at, &issuer, tables, problems);
+    }
+}
+
+/// One issuer's own settings. `own_lists`: its audiences and algorithms
+/// may be its own (the `[[auth.issuers]]` form); else they are `[auth]`'s,
+/// checked once above.
+fn check_issuer(at: &str, issuer: &IssuerConfig, own_lists: bool, problems: &mut Vec<String>) {
+    if issuer.issuer.is_empty() {
+        problems.push("auth.issuers: an issuer must not be empty".into());
+    }
+    if own_lists && issuer.audiences.is_empty() {
+        problems.push(format!(
+            "{at}.audiences: at least one audience is required (here or in [auth])"
+        ));
+    }
+    if own_lists && issuer.algorithms.is_empty() {
+        problems.push(format!(
+            "{at}.algorithms: list the JWT algorithms to accept, e.g. [\"RS256\"] (here or in [auth])"
+        ));
+    }
+    for alg in issuer.algorithms.iter().filter(|_| own_lists) {
+        if let Err(e) = alg.parse::<JwtAlgorithm>() {
+            problems.push(format!("{at}.algorithms: {e}"));
+        }
+    }
+    if !issuer.has_key_source() {
+        problems.push(format!(
+            "{at}: no JWT key source (discovery, jwks_url, jwks_file, public_keys or hmac_secret_files)"
+        ));
+    }
+    if issuer.discovery && issuer.jwks_url.is_some() {
+        problems.push(format!(
+            "{at}: discovery = true finds the JWKS URL itself; remove jwks_url or discovery"
+        ));
+    }
+    if issuer.discovery
+        && let Err(why) = JwksUrl::try_from(issuer.issuer.clone())
+    {
+        problems.push(format!(
+            "{at}.discovery: the issuer is where discovery looks, so it {why}"
+        ));
+    }
+    if let Some(url) = &issuer.jwks_url
         && let Err(why) = JwksUrl::try_from(url.clone())
     {
-        problems.push(format!("auth.jwks_url: {why}"));
+        problems.push(format!("{at}.jwks_url: {why}"));
     }
-    for pk in &auth.public_keys {
+    for pk in &issuer.public_keys {
         if let Some(Err(e)) = pk.algorithm.as_deref().map(str::parse::<JwtAlgorithm>) {
-            problems.push(format!("auth.public_keys[{}].algorithm: {e}", pk.kid));
+            problems.push(format!("{at}.public_keys[{}].algorithm: {e}", pk.kid));
         }
     }
 }
@@ -102,8 +171,20 @@ fn check_keys(at: &str, d: &super::DistributionConfig, problems: &mut Vec<String
 
 fn check_grants(config: &Config, problems: &mut Vec<String>) {
     let known: HashSet<&str> = config.distributions.iter().map(|d| d.name.as_str()).collect();
+    let issuers = config.auth.issuer_names();
     for g in &config.grants {
         let at = format!("grants[{}]", g.name);
+        for name in g.issuers.iter().filter(|n| !issuers.contains(n)) {
+            problems.push(format!("{at}.issuers: {name:?} is not one of auth.issuers"));
+        }
+        let names_someone = !(g.subjects.is_empty() && g.clients.is_empty() && g.groups.is_empty());
+        if issuers.len() > 1 && names_someone && g.issuers.is_empty() {
+            problems.push(format!(
+                "{at}.issuers: several issuers are trusted, so a grant matching subjects, clients or groups \
+                 must name the issuers whose tokens it means (the same sub can exist at each), e.g. issuers = [{:?}]",
+                issuers[0]
+            ));
+        }
         if g.subjects.is_empty() && g.clients.is_empty() && g.scopes.is_empty() && g.groups.is_empty() {
             problems.push(format!(
                 "{at}: name at least one matcher (subjects, clients, scopes or groups)"
@@ -128,8 +209,8 @@ fn check_grants(config: &Config, problems: &mut Vec<String>) {
             ));
         }
         for p in &g.allow {
-            if let Err(e) = GrantPattern::try_from(p.clone()) {
-                problems.push(format!("{at}.allow: {e}"));
+            if let Err(e) = crate::auth::Template::parse(p) {
+                problems.push(format!("{at}.allow: pattern {p:?}: {e}"));
             }
         }
         if g.max_ttl.is_zero() {

@@ -165,7 +165,8 @@ impl DevSession {
         let id: KeyPairId = DEV_KEY_PAIR_ID.parse().map_err(|e| format!("{e}"))?;
         let dist = Distribution::from_keys(&config.distributions[0], vec![(id, true, key)])?;
         let snapshot = Snapshot::from_parts(vec![dist], &config);
-        let state = crate::server::assemble(&config, snapshot, KeySet::hmac(&secret)).map_err(|e| e.to_string())?;
+        let state =
+            crate::server::assemble(&config, snapshot, vec![KeySet::hmac(&secret)]).map_err(|e| e.to_string())?;
         let now = state.signing.now();
         let mut session = Self {
             state,

@@ -79,6 +79,10 @@ pub struct Problem {
     /// The request id (also in the `x-request-id` header).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// `/readyz` only: each trusted issuer and whether its tokens can be
+    /// verified (an RFC 9457 extension member).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuers: Option<serde_json::Value>,
 }
 
 impl Problem {
@@ -92,6 +96,7 @@ impl Problem {
             detail: detail.into(),
             code,
             request_id: None,
+            issuers: None,
         }
     }
 
@@ -113,7 +118,7 @@ pub fn status(code: ErrorCode) -> StatusCode {
     match code {
         C::MalformedJson | C::BadRequest => StatusCode::BAD_REQUEST,
         C::InvalidToken => StatusCode::UNAUTHORIZED,
-        C::Forbidden => StatusCode::FORBIDDEN,
+        C::Forbidden | C::ClaimUnusable => StatusCode::FORBIDDEN,
         C::NotFound => StatusCode::NOT_FOUND,
         C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         C::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -141,6 +146,7 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Unauthorized(_) => ErrorCode::InvalidToken,
+            ApiError::Forbidden(Denial::Unfilled { .. }) => ErrorCode::ClaimUnusable,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::BadRequest(_) => ErrorCode::MalformedJson,
             ApiError::Invalid { code, .. } => *code,
@@ -180,6 +186,12 @@ impl From<IssueError> for ApiError {
             IssueError::Signing(cause) => ApiError::Internal(Box::new(cause)),
             IssueError::Internal(cause) => ApiError::Internal(cause),
         }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        self.into_response_with(|_| {})
     }
 }
 

@@ -73,9 +73,9 @@ impl FromRequestParts<AppState> for Caller {
         let result = bearer(parts).and_then(|token| {
             let result = state.auth.authenticate(token, state.signing.now());
             if let (Err(AuthError::UnknownKey), Some(jwks)) = (&result, &state.jwks)
-                && state.auth.unknown_kid(token).is_some()
+                && let Some(issuer) = state.auth.unknown_kid(token)
             {
-                jwks.request_refresh();
+                jwks.request_refresh(&issuer);
             }
             result
         });

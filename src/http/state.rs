@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::audit::Audit;
-use crate::auth::{Authenticator, JwksFetcher};
+use crate::auth::{Authenticator, JwksFetchers};
 use crate::service::{Clock, Signing, SigningPool, Snapshot};
 
 /// What handlers share.
@@ -17,9 +17,10 @@ pub struct AppState {
     pub signing: Signing,
     /// Token verification.
     pub auth: Arc<Authenticator>,
-    /// The JWKS refresher (idle while no URL is configured, so a reload
-    /// can add one); `None` where nothing reloads (dev mode, tests).
-    pub jwks: Option<Arc<JwksFetcher>>,
+    /// The JWKS refreshers, one per issuer (idle while it has no remote
+    /// source, so a reload can add one); `None` where nothing reloads
+    /// (dev mode, tests).
+    pub jwks: Option<Arc<JwksFetchers>>,
     /// Set when shutdown starts: `/readyz` turns 503 at once.
     pub draining: Arc<AtomicBool>,
     /// The settings a reload cannot apply, as the process started with them
@@ -46,7 +47,33 @@ impl AppState {
         }
     }
 
-    /// Why the service is not ready, if it is not.
+    /// Each trusted issuer: whether its tokens can be verified now (it has
+    /// keys, and its remote keys, if any, were loaded), and why not.
+    pub fn issuers(&self) -> Vec<IssuerReadiness> {
+        let fetched = self.jwks.as_ref().map(|j| j.status()).unwrap_or_default();
+        self.auth
+            .key_counts()
+            .into_iter()
+            .map(|(issuer, keys)| {
+                let status = fetched.iter().find(|s| s.issuer == issuer);
+                let loaded = status.is_none_or(|s| s.loaded);
+                let error = status
+                    .and_then(|s| s.error.clone())
+                    .or_else(|| (keys == 0 && loaded).then(|| "no verification key loaded".to_owned()));
+                IssuerReadiness {
+                    ready: loaded && keys > 0,
+                    keys,
+                    error,
+                    issuer,
+                }
+            })
+            .collect()
+    }
+
+    /// Why the service is not ready, if it is not. Ready needs at least
+    /// one issuer whose tokens can be verified: an outage of one identity
+    /// provider must not take the service from the others' callers (their
+    /// tokens are refused, 401, until it is back; `/readyz` names it).
     pub fn not_ready_reason(&self) -> Option<&'static str> {
         if self.draining.load(Ordering::Relaxed) {
             return Some("shutting down");
@@ -54,12 +81,23 @@ impl AppState {
         if self.signing.snapshot().load().distributions.is_empty() {
             return Some("no signing keys loaded");
         }
-        if self.jwks.as_ref().is_some_and(|j| !j.loaded()) {
-            return Some("JWKS not loaded yet");
-        }
-        if !self.auth.has_keys() {
-            return Some("no JWT verification keys loaded");
+        if !self.issuers().iter().any(|i| i.ready) {
+            return Some("no issuer has JWT verification keys loaded yet");
         }
         self.signing.audit().not_ready_reason()
     }
+}
+
+/// One issuer as readiness reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IssuerReadiness {
+    /// The issuer (`iss`).
+    pub issuer: String,
+    /// Whether its tokens can be verified now.
+    pub ready: bool,
+    /// Verification keys loaded.
+    pub keys: usize,
+    /// Why its keys are missing or stale (the latest fetch error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

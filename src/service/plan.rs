@@ -29,6 +29,8 @@ pub struct Granted {
     pub resource: String,
     /// Grant that allowed it.
     pub grant: String,
+    /// The grant's pattern that allowed it, claim templates filled.
+    pub pattern: String,
     /// Expiry, epoch seconds.
     pub expires: i64,
     /// Digest.
@@ -188,7 +190,7 @@ impl<'a> Issuer<'a> {
             cookies,
             ip_binding: ip.is_some(),
         };
-        let grant = self.snapshot.grants.authorize(self.caller, ask)?;
+        let (grant, pattern) = self.snapshot.grants.authorize(self.caller, ask)?;
         let step = dist.expiry_granularity.map(|g| g.as_secs());
         let expires = times.quantised(self.now, step, grant.max_ttl.as_secs());
         let policy =
@@ -197,6 +199,7 @@ impl<'a> Issuer<'a> {
             distribution: dist.name.clone(),
             resource: policy.resource().to_string(),
             grant: grant.name.clone(),
+            pattern,
             expires,
             hash_algorithm: hash,
             key_pair_id: dist.active.id.to_string(),
@@ -389,6 +392,7 @@ max_ttl = "1h"
             scopes: vec![],
             groups: vec![],
             expires_at: i64::MAX,
+            claims: Default::default(),
         }
     }
 

@@ -37,6 +37,7 @@ fn gallery() -> Caller {
         scopes: vec![],
         groups: vec![],
         expires_at: i64::MAX,
+        claims: Default::default(),
     }
 }
 
@@ -139,7 +140,8 @@ fn common_mailer() -> Caller {
 fn cached_tokens_die_with_the_key_set_that_verified_them() {
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::in_process(dir.path()).load().unwrap();
-    let auth = Authenticator::new(&config.auth, KeySet::hmac(b"first-secret-0123456789abcdef")).with_token_cache(16);
+    let auth =
+        Authenticator::new(&config.auth, vec![KeySet::hmac(b"first-secret-0123456789abcdef")]).with_token_cache(16);
     let now = crate::harness::fixtures::now();
     let claims = json!({ "sub": "mailer", "iss": ISSUER, "aud": AUDIENCE, "exp": now + 600 });
     let token = encode(
@@ -151,6 +153,6 @@ fn cached_tokens_die_with_the_key_set_that_verified_them() {
     assert!(auth.authenticate(&token, now).is_ok());
     assert!(auth.authenticate(&token, now).is_ok(), "served from the cache");
     // Rotate the secret: the cached verification must not survive it.
-    auth.reload(&config.auth, KeySet::hmac(b"second-secret-0123456789abcdef"));
+    auth.reload(&config.auth, vec![KeySet::hmac(b"second-secret-0123456789abcdef")]);
     assert!(auth.authenticate(&token, now).is_err());
 }

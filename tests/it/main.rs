@@ -2,9 +2,9 @@
 //! crate; one link instead of twenty). The shared harness is [`harness`];
 //! every other module is one area of behaviour.
 //!
-//! `differential` and `browser` need tools their setup scripts install
-//! (`tests/differential/setup.sh`, `tests/browser/setup.sh`); without them
-//! they are skipped, except under CI.
+//! `differential`, `browser` and `oidc` need tools their setup scripts
+//! install (`tests/differential/setup.sh`, `tests/browser/setup.sh`,
+//! `tests/oidc/setup.sh`); without them they are skipped, except under CI.
 
 mod harness;
 
@@ -27,15 +27,18 @@ mod differential;
 mod e2e;
 mod faults;
 mod hls;
+mod issuers;
 mod jwks;
 mod lifecycle;
 mod logs;
 mod metrics_exposure;
+mod oidc;
 mod openapi;
 mod operations;
 mod paths;
 mod prometheus;
 mod properties;
 mod rotation;
+mod templates;
 mod tokens;
 mod vectors;

@@ -1,4 +1,5 @@
-//! `GET /v1/grants/me`: what the caller may sign, for frontends.
+//! `GET /v1/grants/me`: what the caller may sign, for frontends, with claim
+//! templates filled for this caller.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -17,7 +18,11 @@ pub fn router() -> Router<AppState> {
 struct GrantView {
     name: String,
     distributions: Vec<String>,
+    /// The patterns, filled for the caller; a template that cannot be
+    /// filled is left out (it matches nothing) and listed in `unfilled`.
     allow: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unfilled: Vec<String>,
     max_ttl_seconds: u64,
     default_ttl_seconds: u64,
     allow_wildcard_policy: bool,
@@ -27,6 +32,7 @@ struct GrantView {
 
 #[derive(Debug, Serialize)]
 struct MyGrants {
+    issuer: String,
     subject: Option<String>,
     grants: Vec<GrantView>,
 }
@@ -36,18 +42,29 @@ async fn my_grants(State(state): State<AppState>, caller: Caller) -> Json<MyGran
     let grants = snapshot
         .grants
         .for_caller(&caller)
-        .map(|g| GrantView {
-            name: g.name.clone(),
-            distributions: g.distributions.clone(),
-            allow: g.allow.clone(),
-            max_ttl_seconds: g.max_ttl.as_secs(),
-            default_ttl_seconds: g.default_ttl.as_secs(),
-            allow_wildcard_policy: g.allow_wildcard_policy,
-            allow_cookies: g.allow_cookies,
-            allow_ip_binding: g.allow_ip_binding,
+        .map(|g| {
+            let (mut allow, mut unfilled) = (Vec::new(), Vec::new());
+            for (raw, filled) in g.patterns(&caller) {
+                match filled {
+                    Ok(p) => allow.push(p),
+                    Err(why) => unfilled.push(format!("{raw}: {why}")),
+                }
+            }
+            GrantView {
+                name: g.name.clone(),
+                distributions: g.distributions.clone(),
+                allow,
+                unfilled,
+                max_ttl_seconds: g.max_ttl.as_secs(),
+                default_ttl_seconds: g.default_ttl.as_secs(),
+                allow_wildcard_policy: g.allow_wildcard_policy,
+                allow_cookies: g.allow_cookies,
+                allow_ip_binding: g.allow_ip_binding,
+            }
         })
         .collect();
     Json(MyGrants {
+        issuer: caller.issuer.clone(),
         subject: caller.subject.clone(),
         grants,
     })

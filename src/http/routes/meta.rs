@@ -57,11 +57,18 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: keys and JWT keys loaded, the audit sink accepting, not draining.
-async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+/// Readiness: signing keys loaded, at least one issuer's tokens verifiable,
+/// the audit sink accepting, not draining. The body names every issuer and
+/// whether it has keys.
+async fn readyz(State(state): State<AppState>) -> axum::response::Response {
+    let issuers = serde_json::to_value(state.issuers()).unwrap_or_default();
     match state.not_ready_reason() {
-        None => Ok(Json(json!({ "status": "ready" }))),
-        Some(reason) => Err(ApiError::NotReady(reason)),
+        None => Json(json!({ "status": "ready", "issuers": issuers })).into_response(),
+        Some(reason) => {
+            let mut problem = ApiError::NotReady(reason).problem();
+            problem.issuers = Some(issuers);
+            problem.into_response()
+        }
     }
 }
 

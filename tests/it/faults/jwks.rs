@@ -89,7 +89,7 @@ async fn jwks_garbage_or_500_on_refresh_keeps_the_last_good_keys() {
     let last = metric(&server, "cfsign_jwks_last_success_timestamp_seconds", "").await;
     assert!(last >= (now() - 30) as f64, "last success at start: {last}");
 
-    for (round, (mode, expect)) in [(Jwks::Garbage, ""), (Jwks::Status500, "HTTP 500")]
+    for (round, (mode, expect)) in [(Jwks::Garbage, "not a JWKS document"), (Jwks::Status500, "HTTP 500")]
         .into_iter()
         .enumerate()
     {
@@ -181,9 +181,7 @@ async fn jwks_slower_than_the_fetch_timeout_keeps_the_last_good_keys_and_blocks_
     let took = asked.elapsed();
     assert!(took >= Duration::from_millis(4500), "failed after {took:?}: {line}");
     assert!(
-        line["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("JWKS request failed")),
+        line["error"].as_str().is_some_and(|e| e.contains("timed out after 5s")),
         "{line}"
     );
     wait_metric(
@@ -206,7 +204,11 @@ async fn jwks_failing_at_start_is_counted_and_the_service_is_not_ready_until_it_
     let mut server = start_with_jwks(&idp.url);
     server
         .wait_log_async(Duration::from_secs(5), |v| {
-            v["level"] == "ERROR" && v["message"] == "JWKS could not be loaded; not ready until it is"
+            v["level"] == "ERROR"
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("JWKS could not be loaded; retrying with back-off"))
+                && v["error"].as_str().is_some_and(|e| e.contains("answered HTTP 500"))
         })
         .await;
     let ready = client().get(server.url("/readyz")).send().await.unwrap();

@@ -57,10 +57,13 @@ pub struct Server {
 }
 
 /// `[auth]`. Issuers, audiences and algorithms are always written, also
-/// when empty (an empty list is a problem the loader reports).
+/// when empty (an empty list is a problem the loader reports); `tables`,
+/// when set, are written as `[[auth.issuers]]` instead of `issuers`.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Auth {
     pub issuers: Vec<String>,
+    #[serde(skip)]
+    pub tables: Vec<Issuer>,
     pub audiences: Vec<String>,
     pub algorithms: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -77,6 +80,46 @@ pub struct Auth {
     pub jwks_min_refetch: Option<String>,
     #[serde(flatten)]
     pub other: toml::Table,
+}
+
+/// One `[[auth.issuers]]` table.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Issuer {
+    pub issuer: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub algorithms: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub discovery: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_url: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub public_keys: Vec<PublicKey>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hmac_secret_files: Vec<PathBuf>,
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub claims: toml::Table,
+}
+
+impl Issuer {
+    /// `issuer` verifying with the HMAC secret in `secret_file`.
+    pub fn hmac(issuer: &str, secret_file: PathBuf) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            hmac_secret_files: vec![secret_file],
+            ..Self::default()
+        }
+    }
+
+    /// `issuer` with its keys from `jwks_url`.
+    pub fn jwks(issuer: &str, jwks_url: &str) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            jwks_url: Some(jwks_url.to_owned()),
+            ..Self::default()
+        }
+    }
 }
 
 /// One of `auth.public_keys`.
@@ -129,7 +172,11 @@ pub struct Key {
 pub struct Grant {
     pub name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issuers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subjects: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -346,7 +393,25 @@ impl TestConfig {
 
     /// The TOML text.
     pub fn render(&self) -> String {
-        toml::to_string(self).expect("a test config renders")
+        if self.auth.tables.is_empty() {
+            return toml::to_string(self).expect("a test config renders");
+        }
+        let mut doc = toml::Table::try_from(self).expect("a test config renders");
+        let tables = toml::Value::try_from(&self.auth.tables).expect("issuer tables render");
+        doc["auth"]
+            .as_table_mut()
+            .expect("[auth]")
+            .insert("issuers".into(), tables);
+        toml::to_string(&doc).expect("a test config renders")
+    }
+
+    /// Trusts `issuers` (`[[auth.issuers]]`) instead of `[auth]`'s own keys.
+    pub fn per_issuer(&mut self, issuers: Vec<Issuer>) {
+        self.auth.hmac_secret_files.clear();
+        self.auth.public_keys.clear();
+        self.auth.jwks_file = None;
+        self.auth.jwks_url = None;
+        self.auth.tables = issuers;
     }
 
     /// What the loader makes of [`TestConfig::render`].

@@ -108,7 +108,16 @@ pub struct JwksServer {
 
 impl JwksServer {
     pub async fn start(initial: Jwks) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(0, initial).await
+    }
+
+    /// Serves `doc` with 200 on `port` (0: any free one).
+    pub async fn serving_on(port: u16, doc: String) -> Self {
+        Self::start_on(port, Jwks::Good(doc)).await
+    }
+
+    async fn start_on(port: u16, initial: Jwks) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
         let answer = Arc::new(Mutex::new(initial));
         let hits = Arc::new(AtomicUsize::new(0));
