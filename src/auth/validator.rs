@@ -61,6 +61,10 @@ pub enum AuthError {
     /// `iss` not accepted.
     #[error("token issuer not accepted")]
     WrongIssuer,
+    /// `iss` names no configured issuer, so no key may verify the token.
+    /// Said before any signature check, so its public text is the probing one.
+    #[error("token issuer unknown")]
+    UnknownIssuer,
     /// `aud` not accepted.
     #[error("token audience not accepted")]
     WrongAudience,
@@ -86,18 +90,20 @@ impl AuthError {
             AuthError::Expired => "expired",
             AuthError::NotYetValid => "not_yet_valid",
             AuthError::WrongIssuer => "wrong_issuer",
+            AuthError::UnknownIssuer => "unknown_issuer",
             AuthError::WrongAudience => "wrong_audience",
             AuthError::BadClaims => "bad_claims",
         }
     }
 
-    /// What an unauthenticated caller is told. Whether a `kid` exists, an
+    /// What an unauthenticated caller is told. Whether an issuer is trusted, a `kid` exists, an
     /// algorithm is allowed or a signature failed is a probing aid, so
     /// those share one text (RFC 6750 §3 leaves the description to us);
     /// the precise [`reason`](Self::reason) goes to logs, metrics and audit.
     pub fn public_description(&self) -> String {
         match self {
             AuthError::AlgorithmNotAllowed
+            | AuthError::UnknownIssuer
             | AuthError::UnknownKey
             | AuthError::BadSignature
             | AuthError::DuplicateMember
@@ -249,7 +255,7 @@ fn verify(token: &str, now: i64, trust: &Trust) -> Result<Caller, AuthError> {
     let iss = super::jose::check_compact(token)?.ok_or(AuthError::BadClaims)?;
     // The unverified `iss` only chooses whose keys may verify the token;
     // the validation below requires that same `iss` once the signature holds.
-    let issuer = trust.issuer(&iss).ok_or(AuthError::WrongIssuer)?;
+    let issuer = trust.issuer(&iss).ok_or(AuthError::UnknownIssuer)?;
     let rules = &issuer.rules;
     let header = decode_header(token).map_err(|_| AuthError::Malformed)?;
     if !rules.allowed.contains(&header.alg) {

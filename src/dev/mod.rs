@@ -57,6 +57,18 @@ allow_wildcard_policy = true
 allow_cookies = true
 allow_ip_binding = true
 
+# Per-user folders: a token minted with `cfsign dev token --sub alice
+# --scope files` may sign under /users/alice/ and nowhere else.
+[[grants]]
+name = "own-folder"
+scopes = ["files"]
+distributions = ["dev"]
+allow = ["/users/{sub}/*"]
+max_ttl = "1d"
+default_ttl = "1h"
+allow_wildcard_policy = true
+allow_cookies = true
+
 # Tokens minted with `cfsign dev token --group dev` (any subject).
 [[grants]]
 name = "dev-group"

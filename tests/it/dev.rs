@@ -207,3 +207,31 @@ async fn the_readme_verify_example_answers_what_the_readme_shows() {
         "the README should show {reason}: {verdict}"
     );
 }
+
+#[tokio::test]
+async fn dev_demonstrates_per_user_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let dev = Dev::start(&["--state-dir", state.to_str().unwrap()], &[]);
+    let alice = mint(&state, &["--sub", "alice", "--scope", "files"]);
+    let post = |key: &'static str| {
+        client()
+            .post(dev.url("/v1/signed-urls"))
+            .bearer_auth(&alice)
+            .json(&json!({ "key": key }))
+            .send()
+    };
+    assert_eq!(post("users/alice/notes.pdf").await.unwrap().status(), 200);
+    assert_eq!(post("users/bob/notes.pdf").await.unwrap().status(), 403);
+    let me: Value = client()
+        .get(dev.url("/v1/grants/me"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["grants"][0]["name"], "own-folder", "{me}");
+    assert_eq!(me["grants"][0]["allow"], json!(["/users/alice/*"]), "{me}");
+}

@@ -51,8 +51,14 @@ async fn a_token_is_verified_only_with_its_issuers_keys() {
         .await;
     assert_eq!(forged.status.as_u16(), 401, "{}", forged.json);
     assert_eq!(forged.json["code"], "invalid_token");
-    // A's key, an issuer nobody configured.
-    assert_eq!(sign(&app, &token("https://idp-c.test/", "mailer", SECRET_A)).await, 401);
+    // A's key, an issuer nobody configured: refused before any signature
+    // check, with the text that does not say which check failed.
+    let unknown = token("https://idp-c.test/", "mailer", SECRET_A);
+    let unknown = app
+        .post("/v1/signed-urls", Some(&unknown), json!({ "key": "uploads/a.pdf" }))
+        .await;
+    assert_eq!(unknown.status.as_u16(), 401);
+    assert_eq!(unknown.json["detail"], forged.json["detail"], "{}", unknown.json);
 }
 
 #[tokio::test]

@@ -125,3 +125,47 @@ fn placeholders_that_are_not_whole_segments_are_refused_at_start() {
     let problems = c.load().unwrap_err().problems.join("\n");
     assert!(problems.contains("must be a whole path segment"), "{problems}");
 }
+
+/// The real binary's audit log: an issuance names the filled pattern, a
+/// hostile value's refusal names the placeholder and why (never the value).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_records_filled_patterns_and_unfillable_claims() {
+    use crate::harness::binary::Server;
+    use crate::harness::net::{client, post};
+    use crate::harness::tokens::token;
+
+    let mut server = Server::start(|c| {
+        c.add_reports();
+        c.grants = vec![Grant {
+            scopes: vec!["reports".into()],
+            ..Grant::new("tenant-reports", "reports", "/t/{claim:tenant}/*", "1h")
+        }];
+    });
+    let http = client();
+    let url = server.url("/v1/signed-urls");
+    let acme = token(json!({ "sub": "carol", "scope": "reports", "tenant": "acme" }));
+    let (status, _, body) = post(&http, &url, &acme, "tpl-ok", &json!({ "key": "t/acme/q1.pdf" })).await;
+    assert_eq!(status, 200, "{body}");
+    let hostile = token(json!({ "sub": "mallory", "scope": "reports", "tenant": "../../etc" }));
+    let (status, _, body) = post(&http, &url, &hostile, "tpl-bad", &json!({ "key": "t/x/q1.pdf" })).await;
+    assert_eq!(status, 403, "{body}");
+    server.stop_and_collect(std::time::Duration::from_secs(10));
+    let events = server.audit_events();
+    let by_id = |id: &str| {
+        events
+            .iter()
+            .find(|e| e["request_id"] == id)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let ok = by_id("tpl-ok");
+    assert_eq!(
+        (ok["event"].as_str(), ok["pattern"].as_str()),
+        (Some("issued"), Some("/t/acme/*")),
+        "{ok}"
+    );
+    let bad = by_id("tpl-bad");
+    let reason = bad["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("{claim:tenant} holds '/'"), "{bad}");
+    assert!(!reason.contains("etc"), "the value is not logged: {bad}");
+}
