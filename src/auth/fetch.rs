@@ -183,6 +183,46 @@ mod tests {
         assert!(e.contains("connection refused"), "{e}");
     }
 
+    /// A loopback server answering every request with 200 and `body`; its port.
+    async fn answering(body: String) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(format!("{head}{body}").as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_discovery_document_of_another_issuer_is_refused() {
+        let port = answering(r#"{"issuer":"http://127.0.0.1:1","jwks_uri":"http://127.0.0.1:1/jwks"}"#.into()).await;
+        let issuer = format!("http://127.0.0.1:{port}");
+        let e = keys(&client(), &RemoteKeys::Discovery(issuer)).await.unwrap_err();
+        assert!(e.contains("the document is for issuer \"http://127.0.0.1:1\""), "{e}");
+        let port = answering("<html>".into()).await;
+        let e = keys(&client(), &RemoteKeys::Discovery(format!("http://127.0.0.1:{port}")))
+            .await
+            .unwrap_err();
+        assert!(e.contains("bad JSON"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_speaks_no_tls_says_tls() {
+        let port = answering("{}".into()).await;
+        let source = RemoteKeys::Jwks(format!("https://127.0.0.1:{port}/jwks"));
+        let e = keys(&client(), &source).await.unwrap_err();
+        assert!(e.contains("TLS failed"), "{e}");
+    }
+
     #[tokio::test]
     async fn an_unknown_name_says_dns() {
         let source = RemoteKeys::Jwks("https://cfsign-test.invalid/jwks".into());

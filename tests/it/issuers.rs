@@ -182,3 +182,81 @@ async fn an_issuer_down_at_start_is_retried_within_seconds_while_the_other_works
     assert_eq!(ready.json["issuers"][0]["ready"], true, "{}", ready.json);
     assert!(ready.json["issuers"][0].get("error").is_none(), "{}", ready.json);
 }
+
+/// A reload works per issuer: one issuer's secret replaced, one removed
+/// (with its JWKS keys), one added, then the removed one back (fetched anew).
+#[tokio::test]
+async fn a_reload_replaces_removes_and_adds_issuers_with_their_keys() {
+    let kb = JwtKey::generate(cfsign::signing::KeySpec::EcdsaP256, "b-1");
+    let idp = JwksServer::serving(jwks_doc([&kb.jwk])).await;
+    let config = |c: &mut TestConfig, issuers: Vec<Issuer>| {
+        two_issuers(c);
+        c.auth.algorithms = vec!["HS256".into(), "ES256".into()];
+        c.auth.tables = issuers;
+        let names: Vec<String> = c.auth.tables.iter().map(|i| i.issuer.clone()).collect();
+        c.grants = names
+            .iter()
+            .map(|iss| Grant {
+                issuers: vec![iss.clone()],
+                ..Grant::subject(iss, "mailer", "reports", "/uploads/*", "1h")
+            })
+            .collect();
+    };
+    let url = idp.url.clone();
+    let app = TestApp::with_config(|c| {
+        let a = c.dir().join("a.secret");
+        config(c, vec![Issuer::hmac(A, a), Issuer::jwks(B, &url)]);
+    })
+    .await;
+    let b_token = kb.token(
+        Some("b-1"),
+        &json!({ "iss": B, "aud": AUDIENCE, "sub": "mailer", "exp": crate::harness::fixtures::now() + 600 }),
+    );
+    let a_old = token(A, "mailer", SECRET_A);
+    assert_eq!((sign(&app, &a_old).await, sign(&app, &b_token).await), (200, 200));
+
+    const SECRET_A2: &[u8] = b"second-secret-of-issuer-a-0123456789";
+    const C: &str = "https://idp-c.test/";
+    let dir = app.dir.path();
+    std::fs::write(dir.join("a2.secret"), SECRET_A2).unwrap();
+    let path = dir.join("config.toml");
+    let mut next = TestConfig::in_process(dir);
+    config(
+        &mut next,
+        vec![
+            Issuer::hmac(A, dir.join("a2.secret")),
+            Issuer::hmac(C, dir.join("b.secret")),
+        ],
+    );
+    next.write(&path);
+    cfsign::server::reload(&app.state, &path).unwrap();
+    assert_eq!(sign(&app, &a_old).await, 401, "A's old secret is gone");
+    assert_eq!(sign(&app, &token(A, "mailer", SECRET_A2)).await, 200);
+    assert_eq!(sign(&app, &b_token).await, 401, "B went with its JWKS keys");
+    assert_eq!(sign(&app, &token(C, "mailer", SECRET_B)).await, 200);
+    let ready = app.get("/readyz", None).await.json;
+    let listed: Vec<&str> = ready["issuers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["issuer"].as_str())
+        .collect();
+    assert_eq!(listed, [A, C], "{ready}");
+
+    // B back: its fetcher starts again and loads the JWKS.
+    let mut again = TestConfig::in_process(dir);
+    config(
+        &mut again,
+        vec![Issuer::hmac(A, dir.join("a2.secret")), Issuer::jwks(B, &url)],
+    );
+    again.write(&path);
+    cfsign::server::reload(&app.state, &path).unwrap();
+    let started = std::time::Instant::now();
+    while sign(&app, &b_token).await != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "B's JWKS was not fetched again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
