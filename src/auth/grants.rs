@@ -92,19 +92,8 @@ pub enum Denial {
     Path(String),
     /// No grant allows this path, and a claim template of a grant that
     /// might have could not be filled from the caller's token.
-    #[error(
-        "path {path:?} is outside the caller's allowed patterns; pattern {pattern:?} of grant {grant:?} matches nothing for this caller: {why}"
-    )]
-    Unfilled {
-        /// The path asked.
-        path: String,
-        /// The grant.
-        grant: String,
-        /// Its pattern as configured.
-        pattern: String,
-        /// Which placeholder, and what is wrong with its value.
-        why: Unfilled,
-    },
+    #[error("{0}")]
+    Unfilled(Box<UnfilledPattern>),
     /// Wildcard policies are not granted.
     #[error("wildcard policies are not granted to this caller")]
     Wildcard,
@@ -122,6 +111,22 @@ pub enum Denial {
         /// Seconds allowed.
         max: u64,
     },
+}
+
+/// A path no pattern allowed, where one grant's template could not be filled.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, thiserror::Error)]
+#[error(
+    "path {path:?} is outside the caller's allowed patterns; pattern {pattern:?} of grant {grant:?} matches nothing for this caller: {why}"
+)]
+pub struct UnfilledPattern {
+    /// The path asked.
+    pub path: String,
+    /// The grant.
+    pub grant: String,
+    /// Its pattern as configured.
+    pub pattern: String,
+    /// Which placeholder, and what is wrong with its value.
+    pub why: Unfilled,
 }
 
 impl Grant {
@@ -199,12 +204,12 @@ impl Grant {
             }
         }
         Err(match unfilled {
-            Some((pattern, why)) => Denial::Unfilled {
+            Some((pattern, why)) => Denial::Unfilled(Box::new(UnfilledPattern {
                 path: ask.path.to_owned(),
                 grant: self.name.clone(),
                 pattern,
                 why,
-            },
+            })),
             None => Denial::Path(ask.path.to_owned()),
         })
     }

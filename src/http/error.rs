@@ -146,7 +146,7 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Unauthorized(_) => ErrorCode::InvalidToken,
-            ApiError::Forbidden(Denial::Unfilled { .. }) => ErrorCode::ClaimUnusable,
+            ApiError::Forbidden(Denial::Unfilled(_)) => ErrorCode::ClaimUnusable,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::BadRequest(_) => ErrorCode::MalformedJson,
             ApiError::Invalid { code, .. } => *code,

@@ -49,7 +49,7 @@ impl IssueError {
     pub fn code(&self) -> ErrorCode {
         match self {
             IssueError::Invalid { code, .. } => *code,
-            IssueError::Denied(Denial::Unfilled { .. }) => ErrorCode::ClaimUnusable,
+            IssueError::Denied(Denial::Unfilled(_)) => ErrorCode::ClaimUnusable,
             IssueError::Denied(_) => ErrorCode::Forbidden,
             IssueError::Overloaded => ErrorCode::Overloaded,
             IssueError::AuditUnavailable(_) => ErrorCode::AuditUnavailable,

@@ -178,6 +178,7 @@ async fn an_issuer_down_at_start_is_retried_within_seconds_while_the_other_works
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    eprintln!("A's keys loaded {:?} after its provider came up", started.elapsed());
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.json["issuers"][0]["ready"], true, "{}", ready.json);
     assert!(ready.json["issuers"][0].get("error").is_none(), "{}", ready.json);

@@ -213,9 +213,17 @@ async fn jwks_failing_at_start_is_counted_and_the_service_is_not_ready_until_it_
         .await;
     let ready = client().get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
-    assert_eq!(
-        metric(&server, "cfsign_jwks_refresh_total", r#"result="failure""#).await,
-        1.0,
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["code"], "not_ready", "{body}");
+    assert_eq!(body["issuers"][0]["ready"], false, "{body}");
+    assert!(
+        body["issuers"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("answered HTTP 500")),
+        "{body}"
+    );
+    assert!(
+        metric(&server, "cfsign_jwks_refresh_total", r#"result="failure""#).await >= 1.0,
         "the failed fetch at start is not counted"
     );
     // The provider comes back; the first token (an unknown kid) asks for it.
@@ -233,6 +241,14 @@ async fn jwks_failing_at_start_is_counted_and_the_service_is_not_ready_until_it_
     assert_eq!(
         metric(&server, "cfsign_jwks_refresh_total", r#"result="success""#).await,
         1.0
+    );
+    // The recovery is logged once, with how many attempts had failed.
+    let recovered = server
+        .wait_log_async(Duration::from_secs(5), |v| v["message"] == "JWKS recovered")
+        .await;
+    assert!(
+        recovered["failed_attempts"].as_u64().is_some_and(|n| n >= 1),
+        "{recovered}"
     );
     let status = server.stop_and_collect(Duration::from_secs(10));
     assert!(status.success(), "exit {status}:\n{}", server.all_logs());
