@@ -102,11 +102,6 @@ impl IssuerConfig {
             || !self.public_keys.is_empty()
             || !self.hmac_secret_files.is_empty()
     }
-
-    /// Whether its keys (also) come over the network: discovery or a JWKS URL.
-    pub fn is_remote(&self) -> bool {
-        self.discovery || self.jwks_url.is_some()
-    }
 }
 
 impl AuthConfig {

@@ -177,11 +177,15 @@ fn check_grants(config: &Config, problems: &mut Vec<String>) {
         for name in g.issuers.iter().filter(|n| !issuers.contains(n)) {
             problems.push(format!("{at}.issuers: {name:?} is not one of auth.issuers"));
         }
+        // Who a caller is, and a claim naming its folder, mean something
+        // only at the issuer that said it: the same value can exist at each.
         let names_someone = !(g.subjects.is_empty() && g.clients.is_empty() && g.groups.is_empty());
-        if issuers.len() > 1 && names_someone && g.issuers.is_empty() {
+        let templated = g.allow.iter().any(|p| p.contains('{'));
+        if issuers.len() > 1 && (names_someone || templated) && g.issuers.is_empty() {
             problems.push(format!(
-                "{at}.issuers: several issuers are trusted, so a grant matching subjects, clients or groups \
-                 must name the issuers whose tokens it means (the same sub can exist at each), e.g. issuers = [{:?}]",
+                "{at}.issuers: several issuers are trusted, so a grant matching subjects, clients or groups, or \
+                 with a claim template in allow, must name the issuers whose tokens it means (the same sub or \
+                 claim value can exist at each), e.g. issuers = [{:?}]",
                 issuers[0]
             ));
         }

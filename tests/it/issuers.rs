@@ -100,13 +100,22 @@ fn with_several_issuers_a_grant_naming_someone_must_name_its_issuers() {
         issuers: vec!["https://nowhere.test/".into()],
         ..Grant::subject("typo", "mailer", "reports", "/uploads/*", "1h")
     });
-    // Scopes alone are no identity: a scope grant may span issuers.
+    // Scopes alone are no identity: a scope grant may span issuers...
     c.grants.push(Grant {
         scopes: vec!["read".into()],
         ..Grant::new("readers", "reports", "/uploads/*", "1h")
     });
+    // ...unless a claim template names the caller's folder.
+    c.grants.push(Grant {
+        scopes: vec!["read".into()],
+        ..Grant::new("tenants", "reports", "/uploads/{claim:tenant}/*", "1h")
+    });
     let problems = c.load().unwrap_err().problems;
-    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(
+        problems[2].contains("grants[tenants].issuers: several issuers are trusted"),
+        "{problems:?}"
+    );
     assert!(
         problems[0].contains("grants[anyone-mailer].issuers: several issuers are trusted"),
         "{problems:?}"
