@@ -93,3 +93,38 @@ fn environment_overrides_the_file() {
         Ok(())
     });
 }
+
+/// The `[[auth.issuers]]` form the example shows (commented out) loads as
+/// written once uncommented in place of `[auth]`'s `issuers` and key source.
+#[test]
+fn the_examples_per_issuer_form_parses_when_uncommented() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.toml")).unwrap();
+    let mut out = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        if line.starts_with("# [[auth.issuers]]") {
+            in_block = true;
+        }
+        if in_block && !line.starts_with('#') {
+            in_block = false;
+        }
+        if line.starts_with("jwks_url = ") || line.starts_with("issuers = ") {
+            continue; // the single-issuer form's issuer and key source
+        }
+        // The grant's `issuers`, which the form requires, is shown commented too.
+        let grant_issuers = line.starts_with("# issuers = [");
+        out.push(match (in_block || grant_issuers, line.strip_prefix("# ")) {
+            (true, Some(uncommented)) => uncommented,
+            _ => line,
+        });
+    }
+    let c = config::from_toml(&out.join("\n")).unwrap();
+    let trusted = c.auth.trusted();
+    assert_eq!(trusted.len(), 2);
+    assert!(trusted[0].discovery && trusted[0].claims.groups.as_deref() == Some("/realm_access/roles"));
+    assert!(trusted[1].jwks_url.is_some());
+    assert_eq!(
+        trusted[1].audiences, c.auth.audiences,
+        "[auth]'s audiences are the default"
+    );
+}
