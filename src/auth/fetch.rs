@@ -51,14 +51,46 @@ pub(crate) fn client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// Why keys could not be fetched: a `summary` without URLs or causes (for
+/// the unauthenticated `/readyz`), and the full `detail` (for the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError {
+    /// `JWKS: connection refused`, `discovery: answered HTTP 503 Service Unavailable`.
+    pub summary: String,
+    /// The same with the URL and the cause chain.
+    pub detail: String,
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+/// A failure of the `what` document at `url`.
+fn failed(what: &str, url: &str, summary: impl Into<String>, cause: Option<String>) -> FetchError {
+    let summary = summary.into();
+    let detail = match cause {
+        Some(cause) => format!("{what} {url}: {summary} ({cause})"),
+        None => format!("{what} {url}: {summary}"),
+    };
+    FetchError {
+        summary: format!("{what}: {summary}"),
+        detail,
+    }
+}
+
 /// Fetches the keys of `source`.
-pub(crate) async fn keys(client: &reqwest::Client, source: &RemoteKeys) -> Result<KeySet, String> {
+pub(crate) async fn keys(client: &reqwest::Client, source: &RemoteKeys) -> Result<KeySet, FetchError> {
     let jwks_url = match source {
         RemoteKeys::Jwks(url) => url.clone(),
         RemoteKeys::Discovery(issuer) => jwks_uri(client, issuer).await?,
     };
     let body = get(client, &jwks_url, "JWKS").await?;
-    KeySet::from_jwks(&body, &jwks_url).map_err(|e| e.to_string())
+    KeySet::from_jwks(&body, &jwks_url).map_err(|e| match e {
+        super::keyset::KeySetError::Parse { why, .. } => failed("JWKS", &jwks_url, why, None),
+        other => failed("JWKS", &jwks_url, other.to_string(), None),
+    })
 }
 
 #[derive(Deserialize)]
@@ -69,47 +101,54 @@ struct Discovery {
 
 /// The `jwks_uri` of `issuer`'s discovery document, which must name this
 /// very issuer (OIDC Discovery 1.0 §4.3) and a JWKS URL we may fetch.
-async fn jwks_uri(client: &reqwest::Client, issuer: &str) -> Result<String, String> {
+async fn jwks_uri(client: &reqwest::Client, issuer: &str) -> Result<String, FetchError> {
     let url = discovery_url(issuer);
     let body = get(client, &url, "discovery").await?;
-    let doc: Discovery = serde_json::from_slice(&body)
-        .map_err(|e| format!("discovery {url}: not a discovery document with issuer and jwks_uri (bad JSON: {e})"))?;
+    let doc: Discovery = serde_json::from_slice(&body).map_err(|e| {
+        let summary = "not a discovery document with issuer and jwks_uri (bad JSON)";
+        failed("discovery", &url, summary, Some(e.to_string()))
+    })?;
     if doc.issuer != issuer {
-        return Err(format!(
-            "discovery {url}: the document is for issuer {:?}, not {issuer:?}",
-            doc.issuer
+        let cause = format!("it says {:?}, not {issuer:?}", doc.issuer);
+        return Err(failed(
+            "discovery",
+            &url,
+            "the document is for another issuer",
+            Some(cause),
         ));
     }
-    JwksUrl::try_from(doc.jwks_uri.clone()).map_err(|why| format!("discovery {url}: jwks_uri {why}"))?;
+    JwksUrl::try_from(doc.jwks_uri.clone())
+        .map_err(|why| failed("discovery", &url, "its jwks_uri may not be fetched", Some(why)))?;
     Ok(doc.jwks_uri)
 }
 
 /// The body of a successful GET of `url`, at most 1 MiB.
-async fn get(client: &reqwest::Client, url: &str, what: &str) -> Result<Vec<u8>, String> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("{what} {url}: {}", describe(&e)))?;
+async fn get(client: &reqwest::Client, url: &str, what: &str) -> Result<Vec<u8>, FetchError> {
+    let response = client.get(url).send().await.map_err(|e| {
+        let (kind, cause) = describe(&e);
+        failed(what, url, kind, Some(cause))
+    })?;
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("{what} {url}: answered HTTP {status}"));
+        return Err(failed(what, url, format!("answered HTTP {status}"), None));
     }
+    let too_large = || failed(what, url, "document too large", None);
     if response.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
-        return Err(format!("{what} {url}: document too large"));
+        return Err(too_large());
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| format!("{what} {url}: reading the body: {}", describe(&e)))?;
+    let body = response.bytes().await.map_err(|e| {
+        let (kind, cause) = describe(&e);
+        failed(what, url, format!("reading the body: {kind}"), Some(cause))
+    })?;
     if body.len() > MAX_DOCUMENT_BYTES {
-        return Err(format!("{what} {url}: document too large"));
+        return Err(too_large());
     }
     Ok(body.to_vec())
 }
 
-/// What went wrong with a request, in the words an operator searches for.
-fn describe(e: &reqwest::Error) -> String {
+/// What went wrong with a request, in the words an operator searches
+/// for, and the cause chain.
+fn describe(e: &reqwest::Error) -> (String, String) {
     let chain = chain(e);
     let lower = chain.to_ascii_lowercase();
     let kind = if e.is_timeout() {
@@ -129,7 +168,7 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         "request failed".to_owned()
     };
-    format!("{kind} ({chain})")
+    (kind, chain)
 }
 
 /// The error and its causes, joined.
@@ -180,7 +219,11 @@ mod tests {
             .port();
         let source = RemoteKeys::Jwks(format!("http://127.0.0.1:{port}/jwks"));
         let e = keys(&client(), &source).await.unwrap_err();
-        assert!(e.contains("connection refused"), "{e}");
+        assert_eq!(e.summary, "JWKS: connection refused", "{e}");
+        assert!(
+            e.detail.contains(&format!("127.0.0.1:{port}")),
+            "the log names the URL: {e}"
+        );
     }
 
     /// A loopback server answering every request with 200 and `body`; its port.
@@ -207,12 +250,13 @@ mod tests {
         let port = answering(r#"{"issuer":"http://127.0.0.1:1","jwks_uri":"http://127.0.0.1:1/jwks"}"#.into()).await;
         let issuer = format!("http://127.0.0.1:{port}");
         let e = keys(&client(), &RemoteKeys::Discovery(issuer)).await.unwrap_err();
-        assert!(e.contains("the document is for issuer \"http://127.0.0.1:1\""), "{e}");
+        assert_eq!(e.summary, "discovery: the document is for another issuer", "{e}");
+        assert!(e.detail.contains("it says \"http://127.0.0.1:1\""), "{e}");
         let port = answering("<html>".into()).await;
         let e = keys(&client(), &RemoteKeys::Discovery(format!("http://127.0.0.1:{port}")))
             .await
             .unwrap_err();
-        assert!(e.contains("bad JSON"), "{e}");
+        assert!(e.summary.contains("bad JSON"), "{e}");
     }
 
     #[tokio::test]
@@ -220,13 +264,13 @@ mod tests {
         let port = answering("{}".into()).await;
         let source = RemoteKeys::Jwks(format!("https://127.0.0.1:{port}/jwks"));
         let e = keys(&client(), &source).await.unwrap_err();
-        assert!(e.contains("TLS failed"), "{e}");
+        assert_eq!(e.summary, "JWKS: TLS failed", "{e}");
     }
 
     #[tokio::test]
     async fn an_unknown_name_says_dns() {
         let source = RemoteKeys::Jwks("https://cfsign-test.invalid/jwks".into());
         let e = keys(&client(), &source).await.unwrap_err();
-        assert!(e.contains("DNS lookup failed"), "{e}");
+        assert_eq!(e.summary, "JWKS: DNS lookup failed", "{e}");
     }
 }

@@ -75,7 +75,8 @@ pub struct JwksFetcher {
     last_attempt: AtomicI64,
     /// Failed attempts since the last success.
     failures: AtomicU32,
-    /// Why the last attempt failed, while it is the latest news.
+    /// Why the last attempt failed, while it is the latest news: the
+    /// summary without URL or causes (the log has those).
     last_error: Mutex<Option<String>>,
     wake: Notify,
 }
@@ -120,7 +121,8 @@ impl JwksFetcher {
         self.last_success.load(Ordering::Relaxed)
     }
 
-    /// Why the latest attempt failed, if it did.
+    /// Why the latest attempt failed, if it did (no URL or causes: this
+    /// is what the unauthenticated `/readyz` shows).
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
@@ -157,9 +159,9 @@ impl JwksFetcher {
             Ok(keys) => keys,
             Err(e) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
-                *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.clone());
+                *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.summary);
                 crate::metrics::jwks_refresh(false, self.last_success());
-                return Err(e);
+                return Err(e.detail);
             }
         };
         let count = keys.named_count();
