@@ -26,6 +26,9 @@ pub struct Grant {
     /// Path patterns as configured (templates unfilled).
     pub allow: Vec<String>,
     templates: Vec<Template>,
+    /// Per pattern, its matcher when it has no placeholder (compiled once;
+    /// a template's is compiled per caller).
+    compiled: Vec<Option<WildMatch>>,
     /// Longest lifetime.
     pub max_ttl: Duration,
     /// Lifetime when none is asked.
@@ -40,6 +43,18 @@ pub struct Grant {
 
 impl From<&GrantConfig> for Grant {
     fn from(g: &GrantConfig) -> Self {
+        // Validation parsed every pattern; one that does not parse is
+        // dropped with its text (it matches nothing).
+        let (allow, templates): (Vec<String>, Vec<Template>) = g
+            .allow
+            .iter()
+            .filter_map(|p| Some((p.clone(), Template::parse(p).ok()?)))
+            .unzip();
+        let compiled = templates
+            .iter()
+            .zip(&allow)
+            .map(|(t, p)| t.is_literal().then(|| WildMatch::new(p)))
+            .collect();
         Self {
             name: g.name.clone(),
             issuers: g.issuers.clone(),
@@ -49,9 +64,9 @@ impl From<&GrantConfig> for Grant {
             groups: g.groups.clone(),
             distributions: g.distributions.clone(),
             default_distribution: g.default_distribution.clone(),
-            allow: g.allow.clone(),
-            // Validation parsed every pattern; one that does not parse matches nothing.
-            templates: g.allow.iter().filter_map(|p| Template::parse(p).ok()).collect(),
+            allow,
+            templates,
+            compiled,
             max_ttl: g.max_ttl,
             default_ttl: g.default_ttl.min(g.max_ttl),
             allow_wildcard_policy: g.allow_wildcard_policy,
@@ -183,7 +198,7 @@ impl Grant {
     fn path_allowed(&self, caller: &Caller, ask: &Ask<'_>) -> Result<String, Denial> {
         let literal = ask.path.split(['*', '?']).next().unwrap_or_default();
         let mut unfilled = None;
-        for (raw, filled) in self.patterns(caller) {
+        for ((raw, filled), compiled) in self.patterns(caller).into_iter().zip(&self.compiled) {
             let pattern = match filled {
                 Ok(p) => p,
                 Err(why) => {
@@ -197,7 +212,10 @@ impl Grant {
                     .filter(|prefix| !prefix.contains(['*', '?']))
                     .is_some_and(|prefix| literal.starts_with(prefix))
             } else {
-                WildMatch::new(&pattern).matches(ask.path)
+                match compiled {
+                    Some(m) => m.matches(ask.path),
+                    None => WildMatch::new(&pattern).matches(ask.path),
+                }
             };
             if allowed {
                 return Ok(pattern);
