@@ -72,6 +72,7 @@ pub fn fixture() -> &'static Fixture {
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             groups: Vec::new(),
             expires_at: NOW + 600,
+            claims: Default::default(),
         };
         Fixture {
             snapshot,

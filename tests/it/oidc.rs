@@ -203,5 +203,15 @@ async fn two_real_providers_discovered_rotated_and_one_down() {
     .await;
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status.as_u16(), 200, "{}", ready.json);
+    assert_eq!(
+        ready.json["issuers"][1]["ready"], true,
+        "B keeps its last good keys: {}",
+        ready.json
+    );
+    assert_eq!(
+        sign(&app, &from_b).await,
+        403,
+        "B's token still verifies (and is still not granted)"
+    );
     assert_eq!(sign(&app, &a.token().await).await, 200);
 }
