@@ -5,10 +5,10 @@ with the bench configuration (production logging, audit trail on, both to
 /dev/null) while `examples/loadgen.rs` drives one kind of request, then
 inferno (`cargo install inferno`) draws the SVG.
 
-    python3 bench/profile.py --label after [--seconds 6] [--case cache_hit|ecdsa_distinct|healthz]
+    python3 bench/profile.py [--label before] [--seconds 6] [--case cache_hit|ecdsa_distinct|healthz]
 
-Writes bench/profiles/<case>-<label>.svg and prints the service's CPU per
-request. Needs `perf` and `inferno-collapse-perf`/`inferno-flamegraph` on
+Writes bench/profiles/<case>.svg (<case>-<label>.svg with --label) and prints the service's CPU per
+request and each thread's share of the samples. Needs `perf` and `inferno-collapse-perf`/`inferno-flamegraph` on
 PATH (or in $INFERNO_BIN).
 """
 
@@ -37,9 +37,21 @@ def tool(name):
     return found
 
 
+def threads(folded):
+    """Each thread's share of the samples (`tokio-rt-worker`, `cfsign-sign`,
+    `cfsign-audit`, `tracing-appender`), in percent."""
+    shares, total = {}, 0
+    for line in folded.decode().splitlines():
+        stack, _, count = line.rpartition(" ")
+        name = stack.split(";", 1)[0].rstrip("0123456789").rstrip("-")
+        shares[name] = shares.get(name, 0) + int(count)
+        total += int(count)
+    return {k: round(100 * v / total, 1) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])[:5]}
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--label", required=True)
+    ap.add_argument("--label", default="", help="appended to the file name (before/after comparisons)")
     ap.add_argument("--case", choices=sorted(CASES), action="append")
     ap.add_argument("--seconds", type=float, default=6)
     args = ap.parse_args()
@@ -63,15 +75,14 @@ def main():
             script = subprocess.run(["perf", "script", "-i", data], capture_output=True, check=True).stdout
             folded = subprocess.run([tool("inferno-collapse-perf")], input=script, capture_output=True,
                                     check=True).stdout
-            svg = subprocess.run([tool("inferno-flamegraph"), "--title", f"cfsign {case} ({args.label})",
+            svg = subprocess.run([tool("inferno-flamegraph"), "--title", f"cfsign {case} {args.label}".strip(),
                                   "--width", "1400"], input=folded, capture_output=True, check=True).stdout
-            name = os.path.join(out_dir, f"{case}-{args.label}.svg")
+            name = os.path.join(out_dir, f"{case}-{args.label}.svg" if args.label else f"{case}.svg")
             with open(name, "wb") as f:
                 f.write(svg)
-            with open(os.path.join(out_dir, f"{case}-{args.label}.folded"), "wb") as f:
-                f.write(folded)
             print(f"{case} ({args.label}): {result['ok_per_s']:.0f}/s, service {result['service_cpu_us_per_request']} "
-                  f"µs CPU per request, loadgen {result['loadgen_cpu_us_per_request']} µs -> {name}")
+                  f"µs CPU per request (perf's unwinding included), loadgen {result['loadgen_cpu_us_per_request']} µs "
+                  f"-> {name}; samples by thread: {threads(folded)}")
 
 
 if __name__ == "__main__":
