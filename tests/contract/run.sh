@@ -27,29 +27,8 @@ fi
 
 cargo build --locked --quiet --bin cfsign
 
-log="$out/cfsign.log"
-banner="$out/banner.txt"
-rm -f "$banner" "$log"
-target/debug/cfsign dev --listen 127.0.0.1:0 --log-format json >"$banner" 2>"$log" &
-pid=$!
-cleanup() {
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-trap cleanup EXIT
-
-for _ in $(seq 1 100); do
-    grep -q '^=========' "$banner" 2>/dev/null && grep -c '^=========' "$banner" | grep -q 2 && break
-    kill -0 "$pid" 2>/dev/null || { echo "cfsign dev exited:" >&2; cat "$log" >&2; exit 1; }
-    sleep 0.1
-done
-token=$(awk '/^Token for subject/ { getline; print; exit }' "$banner")
-base=$(grep -oE 'http://127\.0\.0\.1:[0-9]+' "$banner" | head -n 1)
-if [ -z "$token" ] || [ -z "$base" ]; then
-    echo "could not read the token and address from the dev banner:" >&2
-    cat "$banner" "$log" >&2
-    exit 1
-fi
+# shellcheck source=tests/dev-session.sh
+source tests/dev-session.sh "$out"
 echo "cfsign dev on $base (pid $pid); schemathesis $version, $examples examples per operation, seed $seed"
 
 status=0
