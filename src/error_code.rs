@@ -70,11 +70,15 @@ pub enum ErrorCode {
     /// The audit trail cannot record the request now (sink blocked, full
     /// or failing): nothing was signed; retry after `Retry-After` (503).
     AuditUnavailable,
+    /// The signing key is held in a vault (a PKCS#11 token, AWS KMS) that
+    /// did not sign in time, throttled or could not be reached: nothing
+    /// was signed; retry after `Retry-After` (503).
+    KeyUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order `openapi.yaml` lists them.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::MalformedJson,
         ErrorCode::BadRequest,
         ErrorCode::InvalidToken,
@@ -101,6 +105,7 @@ impl ErrorCode {
         ErrorCode::NotReady,
         ErrorCode::Unavailable,
         ErrorCode::AuditUnavailable,
+        ErrorCode::KeyUnavailable,
     ];
 
     /// The wire form (`invalid_path`).
@@ -132,6 +137,7 @@ impl ErrorCode {
             ErrorCode::NotReady => "not_ready",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::AuditUnavailable => "audit_unavailable",
+            ErrorCode::KeyUnavailable => "key_unavailable",
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod dates;
 pub mod dev;
 pub mod error_code;
 pub mod http;
+pub mod keys;
 pub mod metrics;
 pub mod path_rule;
 pub mod secret_file;

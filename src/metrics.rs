@@ -39,6 +39,12 @@ const AUDIT_BUCKETS: [f64; 12] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0, 5.0,
 ];
 
+/// Buckets of `cfsign_key_operation_seconds`: a local token (hundreds of
+/// µs) to a KMS call across a region (tens of ms) and the 2 s default timeout.
+const KEY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
 /// Installs the recorder once per process (later calls reuse it) and returns
 /// a handle that renders the exposition text. `None` if another recorder was
 /// installed first by someone else. Installing describes every family and
@@ -52,6 +58,8 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .set_buckets_for_metric(Matcher::Full(families::HTTP_DURATION.into()), &HTTP_BUCKETS)
                 .ok()?
                 .set_buckets_for_metric(Matcher::Full(families::AUDIT_WRITE_DURATION.into()), &AUDIT_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full(families::KEY_OPERATION_DURATION.into()), &KEY_BUCKETS)
                 .ok()?
                 .install_recorder()
                 .ok()?;
@@ -197,6 +205,17 @@ pub fn cache_lookup(cache: &'static str, hit: bool) {
         || metrics::counter!(cache, "result" => result),
     )
     .increment(1);
+}
+
+/// Records one signature asked of a vault-held key: its `result` (`ok`,
+/// or a `RemoteKeyError` label) and how long it took.
+pub fn key_operation(key_pair_id: &str, result: &'static str, took: std::time::Duration) {
+    cached(signature_series(), &["key_operations", key_pair_id, result], || {
+        metrics::counter!("cfsign_key_operations_total", "key_pair_id" => key_pair_id.to_owned(), "result" => result)
+    })
+    .increment(1);
+    metrics::histogram!(families::KEY_OPERATION_DURATION, "key_pair_id" => key_pair_id.to_owned())
+        .record(took.as_secs_f64());
 }
 
 /// Records the time one group of audit events took to write.

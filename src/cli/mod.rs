@@ -9,6 +9,7 @@ pub mod input;
 pub mod keygen;
 pub mod serve;
 pub mod sign;
+pub mod signing_key;
 pub mod time;
 pub mod verify;
 

@@ -12,12 +12,12 @@ use serde_json::ser::{PrettyFormatter, Serializer};
 use crate::signing::resource::{InputError, encode_pattern_chars, encode_url_chars};
 use crate::signing::wildcard::resource_matches;
 use crate::signing::{
-    CidrV4, HashAlgorithm, KeyPairId, Policy, PolicyError, PrivateKey, ResourcePattern, SignableUrl, SignedCookies,
-    Signer,
+    CidrV4, HashAlgorithm, KeyPairId, Policy, PolicyError, ResourcePattern, SignableUrl, SignedCookies, signer,
 };
 
 use super::error::CliError;
-use super::input::{emit, emit_line, load_private_key};
+use super::input::{emit, emit_line};
+use super::signing_key::{CliKey, VaultFlags};
 use super::time;
 
 /// `cfsign sign`: prints a signed URL.
@@ -74,7 +74,7 @@ pub struct SigningArgs {
     #[arg(long, value_name = "ID")]
     pub key_pair_id: String,
 
-    /// The PEM private key itself (as the AWS CLI takes it), file://path, a path, or - for stdin: PKCS#8, PKCS#1 or SEC1 (RSA-2048 or ECDSA P-256)
+    /// The PEM private key itself (as the AWS CLI takes it), file://path, a path, or - for stdin: PKCS#8, PKCS#1 or SEC1 (RSA-2048 or ECDSA P-256); or a key that stays in its vault: a pkcs11: URI (RFC 7512) or kms:KEY-ID-OR-ARN
     // Hyphen values are let through: `-----BEGIN ...` contents and `-`.
     #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     pub private_key: String,
@@ -82,6 +82,18 @@ pub struct SigningArgs {
     /// File holding the passphrase of an encrypted PKCS#8 key (a trailing newline is ignored)
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<String>,
+
+    /// File holding the token's user PIN, for a pkcs11: key (a trailing newline is ignored)
+    #[arg(long, value_name = "FILE")]
+    pub pin_file: Option<String>,
+
+    /// AWS region of a kms: key (default: the AWS environment's, else the key ARN's)
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Another AWS KMS endpoint for a kms: key (a VPC endpoint, a local KMS)
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
 
     /// Expiry: the URL or cookies stop working at this time
     #[arg(long, value_name = "DATE", long_help = format!("Expiry: the URL or cookies stop working at this time. Formats: {}.", crate::dates::FORMATS),
@@ -154,9 +166,9 @@ pub fn sign(args: SignArgs) -> Result<ExitCode, CliError> {
         }
     };
     let ready = args.signing.prepare(resource)?;
-    let signed = Signer::new(&ready.key, &ready.key_pair_id)
-        .sign_url(&url, &ready.policy, ready.hash)
-        .map_err(CliError::Crypto)?;
+    let json = ready.policy.to_json();
+    let signature = ready.key.signature(&json, ready.hash)?;
+    let signed = signer::assemble_url(&ready.key_pair_id, &url, &ready.policy, &json, ready.hash, &signature);
     emit_line(&signed.url)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -168,16 +180,16 @@ pub fn sign_cookies(args: SignCookiesArgs) -> Result<ExitCode, CliError> {
         .parse()
         .map_err(|source| pattern_refused("--resource", &args.resource, source))?;
     let ready = args.signing.prepare(resource)?;
-    let signed = Signer::new(&ready.key, &ready.key_pair_id)
-        .sign_cookies(&ready.policy, ready.hash)
-        .map_err(CliError::Crypto)?;
+    let json = ready.policy.to_json();
+    let signature = ready.key.signature(&json, ready.hash)?;
+    let signed = signer::assemble_cookies(&ready.key_pair_id, &ready.policy, &json, ready.hash, signature);
     emit(&format!("{}\n", cookies_json(&signed)))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Everything a signature needs, validated.
 struct Ready {
-    key: PrivateKey,
+    key: CliKey,
     key_pair_id: KeyPairId,
     policy: Policy,
     hash: HashAlgorithm,
@@ -239,7 +251,13 @@ impl SigningArgs {
             expiry: time::display(date_less_than),
             now: time::display(now),
         })?;
-        let key = load_private_key(&self.private_key, self.passphrase_file.as_deref())?;
+        let vault = VaultFlags {
+            pin_file: self.pin_file.as_deref(),
+            region: self.region.as_deref(),
+            endpoint_url: self.endpoint_url.as_deref(),
+        };
+        let key = CliKey::open(&self.private_key, self.passphrase_file.as_deref(), &vault)?;
+        key.check_hash(self.hash_algorithm.into())?;
         Ok(Ready {
             key,
             key_pair_id,

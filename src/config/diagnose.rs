@@ -22,7 +22,10 @@ const TABLES: [&str; 7] = ["server", "signing", "auth", "cors", "audit", "distri
 const REQUIRED_AUTH: [&str; 3] = ["issuers", "audiences", "algorithms"];
 const REQUIRED_AUTH_PER_ISSUER: [&str; 1] = ["issuers"];
 const REQUIRED_DISTRIBUTION: [&str; 3] = ["name", "domain", "keys"];
-const REQUIRED_KEY: [&str; 2] = ["key_pair_id", "private_key_file"];
+/// A key also needs one source (`private_key_file`, `pkcs11` or `kms`):
+/// checked when the entry is read (`config::model::RawSigningKey`).
+const REQUIRED_KEY: [&str; 1] = ["key_pair_id"];
+const KEY_SOURCES: [&str; 3] = ["private_key_file", "pkcs11", "kms"];
 const REQUIRED_GRANT: [&str; 4] = ["name", "distributions", "allow", "max_ttl"];
 
 /// Accepted forms of a duration, for messages about one.
@@ -79,7 +82,17 @@ pub fn problems(path: &Path, text: &str) -> Vec<String> {
             .flatten()
             .enumerate()
         {
-            d.check(&mut out, &format!("{table}.keys[{j}]"), k, "keys", &REQUIRED_KEY, "");
+            let at = format!("{table}.keys[{j}]");
+            d.check(&mut out, &at, k, "keys", &REQUIRED_KEY, "key");
+            if k.as_table()
+                .is_some_and(|t| !KEY_SOURCES.iter().any(|s| t.contains_key(*s)))
+            {
+                out.push(format!(
+                    "{}: {at}: missing required key \"private_key_file\" (or \"pkcs11\" for a key on a token, \
+                     \"kms\" for an AWS KMS key)",
+                    d.at("keys")
+                ));
+            }
         }
     }
     for (i, g) in entries(&doc, "grants").iter().enumerate() {
@@ -159,7 +172,15 @@ fn type_error(what: &str, value: &toml::Value) -> Option<String> {
         "cors" => first::<CorsConfig>(value),
         "audit" => first::<super::AuditConfig>(value),
         "auth" => first::<AuthConfig>(value),
-        "distribution" => first::<DistributionConfig>(value),
+        // Its keys are read one by one ("key"), each problem at its line.
+        "distribution" => {
+            let mut value = value.clone();
+            if let Some(t) = value.as_table_mut() {
+                t.remove("keys");
+            }
+            first::<DistributionConfig>(&value)
+        }
+        "key" => first::<super::SigningKeyConfig>(value),
         "grant" => first::<GrantConfig>(value),
         _ => None,
     }?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use super::issuers::IssuerEntry;
+use crate::keys::{KeySource, KmsSource, Pkcs11Source, RemoteLimits};
 use crate::signing::HashAlgorithm;
 
 /// The whole configuration.
@@ -267,19 +268,154 @@ pub struct DistributionConfig {
     pub cookies: CookieConfig,
 }
 
-/// One CloudFront public key (in a key group) and its private half.
+/// One CloudFront public key (in a key group) and its private half: in a
+/// file, on a PKCS#11 token, or in AWS KMS. Read as [`RawSigningKey`] and
+/// checked into this shape at load.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawSigningKey")]
 pub struct SigningKeyConfig {
     /// The public key's id in CloudFront, e.g. `K2JCJMDEHXQW5F`.
     pub key_pair_id: String,
-    /// PEM private key: PKCS#1, PKCS#8, SEC1 or encrypted PKCS#8.
-    pub private_key_file: PathBuf,
-    /// File holding the passphrase of an encrypted key.
-    pub passphrase_file: Option<PathBuf>,
+    /// Where the private key is.
+    pub source: KeySource,
+    /// The public key registered in CloudFront, compared at start with the
+    /// public half a token or KMS key reports (any mismatch is a start-up error).
+    pub public_key_file: Option<PathBuf>,
+    /// Bounds on a vault-held key's calls (ignored for file keys).
+    pub limits: RemoteLimits,
     /// Whether new signatures use this key.
-    #[serde(default)]
     pub active: bool,
+}
+
+/// Default bounds of a PKCS#11 key: a token serves a few sessions at once.
+const PKCS11_LIMITS: RemoteLimits = RemoteLimits {
+    concurrency: 4,
+    timeout: Duration::from_secs(2),
+};
+/// Default bounds of a KMS key: requests over the network, quota-limited.
+const KMS_LIMITS: RemoteLimits = RemoteLimits {
+    concurrency: 32,
+    timeout: Duration::from_secs(2),
+};
+
+/// A `[[distributions]].keys` entry as written: exactly one of
+/// `private_key_file`, `pkcs11`, `kms`, with the settings of that source only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSigningKey {
+    key_pair_id: String,
+    /// PEM private key: PKCS#1, PKCS#8, SEC1 or encrypted PKCS#8.
+    private_key_file: Option<PathBuf>,
+    /// File holding the passphrase of an encrypted key.
+    passphrase_file: Option<PathBuf>,
+    /// RFC 7512 URI of a key on a PKCS#11 token.
+    pkcs11: Option<String>,
+    /// File holding the token's user PIN.
+    pin_file: Option<PathBuf>,
+    /// AWS KMS key id or ARN.
+    kms: Option<String>,
+    /// AWS region of the KMS key.
+    region: Option<String>,
+    /// Another KMS endpoint.
+    endpoint_url: Option<String>,
+    public_key_file: Option<PathBuf>,
+    /// Calls at once to a vault-held key.
+    max_concurrency: Option<usize>,
+    /// Deadline of one call to a vault-held key.
+    #[serde(default, with = "humantime_serde::option")]
+    timeout: Option<Duration>,
+    #[serde(default)]
+    active: bool,
+}
+
+impl TryFrom<RawSigningKey> for SigningKeyConfig {
+    type Error = String;
+
+    fn try_from(raw: RawSigningKey) -> Result<Self, String> {
+        let only = |source: &str, given: &[(&str, bool)]| -> Result<(), String> {
+            match given.iter().find(|(_, present)| *present) {
+                Some((name, _)) => Err(format!("{name} does not apply to a {source} key")),
+                None => Ok(()),
+            }
+        };
+        let (source, defaults) = match (raw.private_key_file, raw.pkcs11, raw.kms) {
+            (Some(path), None, None) => {
+                only(
+                    "file",
+                    &[
+                        ("pin_file", raw.pin_file.is_some()),
+                        ("region", raw.region.is_some()),
+                        ("endpoint_url", raw.endpoint_url.is_some()),
+                        ("max_concurrency", raw.max_concurrency.is_some()),
+                        ("timeout", raw.timeout.is_some()),
+                    ],
+                )?;
+                let passphrase_file = raw.passphrase_file;
+                // Limits bound vault calls only; a file key signs on the pool.
+                (KeySource::File { path, passphrase_file }, PKCS11_LIMITS)
+            }
+            (None, Some(uri), None) => {
+                only(
+                    "PKCS#11",
+                    &[
+                        ("passphrase_file", raw.passphrase_file.is_some()),
+                        ("region", raw.region.is_some()),
+                        ("endpoint_url", raw.endpoint_url.is_some()),
+                    ],
+                )?;
+                if !uri.starts_with("pkcs11:") {
+                    return Err(format!(
+                        "pkcs11 must be an RFC 7512 URI starting with \"pkcs11:\", got {uri:?}"
+                    ));
+                }
+                let pin_file = raw.pin_file;
+                (KeySource::Pkcs11(Pkcs11Source { uri, pin_file }), PKCS11_LIMITS)
+            }
+            (None, None, Some(key_id)) => {
+                only(
+                    "KMS",
+                    &[
+                        ("passphrase_file", raw.passphrase_file.is_some()),
+                        ("pin_file", raw.pin_file.is_some()),
+                    ],
+                )?;
+                if key_id.trim().is_empty() {
+                    return Err("kms: a key id or ARN is required".into());
+                }
+                let source = KmsSource {
+                    key_id,
+                    region: raw.region,
+                    endpoint_url: raw.endpoint_url,
+                };
+                (KeySource::Kms(source), KMS_LIMITS)
+            }
+            (None, None, None) => {
+                return Err(
+                    // "missing field": the diagnosis names missing keys itself.
+                    "missing field `private_key_file` (or `pkcs11` for a key on a token, `kms` for an AWS KMS key)"
+                        .into(),
+                );
+            }
+            _ => return Err("give exactly one of private_key_file, pkcs11 and kms".into()),
+        };
+        if raw.max_concurrency == Some(0) {
+            return Err("max_concurrency must be at least 1".into());
+        }
+        if raw.timeout.is_some_and(|t| t.is_zero()) {
+            return Err("timeout must be more than 0s".into());
+        }
+        let limits = RemoteLimits {
+            concurrency: raw.max_concurrency.unwrap_or(defaults.concurrency),
+            timeout: raw.timeout.unwrap_or(defaults.timeout),
+        };
+        Ok(Self {
+            key_pair_id: raw.key_pair_id,
+            source,
+            public_key_file: raw.public_key_file,
+            limits,
+            active: raw.active,
+        })
+    }
 }
 
 /// `SameSite` attribute of signed cookies.
@@ -375,4 +511,57 @@ pub struct GrantConfig {
 
 fn default_ttl() -> Duration {
     Duration::from_secs(3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(toml: &str) -> Result<SigningKeyConfig, String> {
+        toml::from_str::<SigningKeyConfig>(&format!("key_pair_id = \"K2TEST\"\n{toml}"))
+            .map_err(|e| e.message().to_owned())
+    }
+
+    #[test]
+    fn each_key_names_exactly_one_source_with_only_its_settings() {
+        let file = key("private_key_file = \"/k.pem\"").unwrap();
+        assert_eq!(file.source.kind(), "file");
+        let token = key("pkcs11 = \"pkcs11:token=cf;object=k1\"\npin_file = \"/pin\"\nmax_concurrency = 2").unwrap();
+        assert_eq!(token.source.kind(), "pkcs11");
+        assert_eq!(token.limits.concurrency, 2);
+        assert_eq!(token.limits.timeout, Duration::from_secs(2));
+        let kms = key("kms = \"arn:aws:kms:eu-west-1:111122223333:key/1\"\nregion = \"eu-west-1\"\ntimeout = \"5s\"")
+            .unwrap();
+        assert!(!kms.source.signs_sha1());
+        assert_eq!(
+            kms.limits,
+            RemoteLimits {
+                concurrency: 32,
+                timeout: Duration::from_secs(5)
+            }
+        );
+
+        for (toml, says) in [
+            ("", "missing field `private_key_file`"),
+            ("private_key_file = \"/k\"\nkms = \"k\"", "exactly one of"),
+            ("pkcs11 = \"pkcs11:a\"\nkms = \"k\"", "exactly one of"),
+            (
+                "private_key_file = \"/k\"\npin_file = \"/p\"",
+                "pin_file does not apply to a file key",
+            ),
+            ("kms = \"k\"\npin_file = \"/p\"", "pin_file does not apply to a KMS key"),
+            (
+                "pkcs11 = \"pkcs11:a\"\nregion = \"x\"",
+                "region does not apply to a PKCS#11 key",
+            ),
+            ("pkcs11 = \"token=cf\"", "RFC 7512"),
+            ("kms = \" \"", "key id or ARN"),
+            ("kms = \"k\"\nmax_concurrency = 0", "at least 1"),
+            ("kms = \"k\"\ntimeout = \"0s\"", "more than 0s"),
+            ("kms = \"k\"\npassword = \"x\"", "unknown field"),
+        ] {
+            let e = key(toml).unwrap_err();
+            assert!(e.contains(says), "{toml:?}: {e}");
+        }
+    }
 }

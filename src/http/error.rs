@@ -54,6 +54,10 @@ pub enum ApiError {
     /// The audit trail cannot record the request (503 + `Retry-After`).
     #[error(transparent)]
     AuditUnavailable(#[from] crate::audit::Unavailable),
+    /// A vault-held key did not sign (503 + `Retry-After`); the cause is
+    /// logged, not returned.
+    #[error("the signing key's vault did not answer in time; retry shortly")]
+    KeyUnavailable,
     /// Not ready or draining (503).
     #[error("the service is not ready: {0}")]
     NotReady(&'static str),
@@ -136,7 +140,9 @@ pub fn status(code: ErrorCode) -> StatusCode {
         | C::ReservedQueryParameter
         | C::DistributionRequired => StatusCode::UNPROCESSABLE_ENTITY,
         C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        C::Overloaded | C::NotReady | C::Unavailable | C::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        C::Overloaded | C::NotReady | C::Unavailable | C::AuditUnavailable | C::KeyUnavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     }
 }
 
@@ -157,6 +163,7 @@ impl ApiError {
             ApiError::Overloaded => ErrorCode::Overloaded,
             ApiError::NotReady(_) => ErrorCode::NotReady,
             ApiError::AuditUnavailable(_) => ErrorCode::AuditUnavailable,
+            ApiError::KeyUnavailable => ErrorCode::KeyUnavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -183,6 +190,7 @@ impl From<IssueError> for ApiError {
             IssueError::Denied(d) => ApiError::Forbidden(d),
             IssueError::Overloaded => ApiError::Overloaded,
             IssueError::AuditUnavailable(e) => ApiError::AuditUnavailable(e),
+            IssueError::KeyUnavailable(_) => ApiError::KeyUnavailable,
             IssueError::Signing(cause) => ApiError::Internal(Box::new(cause)),
             IssueError::Internal(cause) => ApiError::Internal(cause),
         }
@@ -208,7 +216,7 @@ impl IntoResponse for ApiError {
                     r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
             }
-            ApiError::Overloaded | ApiError::AuditUnavailable(_) => {
+            ApiError::Overloaded | ApiError::AuditUnavailable(_) | ApiError::KeyUnavailable => {
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }

@@ -6,6 +6,8 @@
 pub const SIGNING_DURATION: &str = "cfsign_signing_duration_seconds";
 /// The audit write histogram's name (its buckets are set at install).
 pub const AUDIT_WRITE_DURATION: &str = "cfsign_audit_write_seconds";
+/// The vault-held key latency histogram's name (its buckets are set at install).
+pub const KEY_OPERATION_DURATION: &str = "cfsign_key_operation_seconds";
 /// The HTTP latency histogram's name (its buckets are set at install).
 pub const HTTP_DURATION: &str = "cfsign_http_request_duration_seconds";
 
@@ -110,6 +112,18 @@ pub const FAMILIES: &[Family] = &[
         Histogram,
         &[],
         "Time to obtain one signature: cache lookup, queue wait and signing (in a batch, since the batch began).",
+    ),
+    family(
+        "cfsign_key_operations_total",
+        Counter,
+        &["key_pair_id", "result"],
+        "Signatures asked of a vault-held key (PKCS#11, AWS KMS), by key pair id and result: ok, throttled, timeout, unavailable or refused.",
+    ),
+    family(
+        KEY_OPERATION_DURATION,
+        Histogram,
+        &["key_pair_id"],
+        "Time one signature by a vault-held key took, waiting for a free slot included.",
     ),
     family(
         "cfsign_signing_pool_in_flight",

@@ -12,7 +12,8 @@ use super::error::IssueError;
 use super::plan::{CookiePlan, Granted, Signable, UrlPlan};
 use super::times::rfc3339;
 use crate::config::CookieConfig;
-use crate::signing::{HashAlgorithm, PolicyType, Signer};
+use crate::keys::{RemoteSigner, SigningKey};
+use crate::signing::{HashAlgorithm, PolicyType, Signer, base64cf, signer};
 
 /// A signed URL as returned to callers.
 #[derive(Debug, Clone, Serialize)]
@@ -87,9 +88,14 @@ impl UrlPlan {
         self.signable.cached().map(|signature| self.answer(&signature))
     }
 
-    /// Signs. CPU-bound: call on the signing pool.
+    /// Signs with a file key. CPU-bound: call on the signing pool.
     pub fn sign(&self) -> Result<UrlAnswer, IssueError> {
         Ok(self.answer(&self.signable.signature()?))
+    }
+
+    /// Signs with a vault-held key: an awaited call, not pool work.
+    pub async fn sign_remote(&self, remote: &RemoteSigner) -> Result<UrlAnswer, IssueError> {
+        Ok(self.answer(&self.signable.remote_signature(remote).await?))
     }
 
     /// The record of an issuance of `answer`.
@@ -99,9 +105,7 @@ impl UrlPlan {
 
     fn answer(&self, signature: &str) -> UrlAnswer {
         let s = &self.signable;
-        let signed = s
-            .signer()
-            .assemble_url(&self.url, &s.policy, &s.json, s.hash, signature);
+        let signed = signer::assemble_url(&s.dist.active.id, &self.url, &s.policy, &s.json, s.hash, signature);
         UrlAnswer {
             url: signed.url,
             signed_query: signed.signed_query,
@@ -122,9 +126,14 @@ impl CookiePlan {
             .map(|signature| self.answer(signature.to_string()))
     }
 
-    /// Signs. CPU-bound: call on the signing pool.
+    /// Signs with a file key. CPU-bound: call on the signing pool.
     pub fn sign(&self) -> Result<CookieAnswer, IssueError> {
         Ok(self.answer(self.signable.signature()?.to_string()))
+    }
+
+    /// Signs with a vault-held key: an awaited call, not pool work.
+    pub async fn sign_remote(&self, remote: &RemoteSigner) -> Result<CookieAnswer, IssueError> {
+        Ok(self.answer(self.signable.remote_signature(remote).await?.to_string()))
     }
 
     /// The record of an issuance of `answer`.
@@ -134,7 +143,7 @@ impl CookiePlan {
 
     fn answer(&self, signature: String) -> CookieAnswer {
         let s = &self.signable;
-        let signed = s.signer().assemble_cookies(&s.policy, &s.json, s.hash, signature);
+        let signed = signer::assemble_cookies(&s.dist.active.id, &s.policy, &s.json, s.hash, signature);
         CookieAnswer {
             cookies: OrderedCookies(signed.cookies),
             expires_at: rfc3339(signed.expires),
@@ -148,25 +157,43 @@ impl CookiePlan {
 }
 
 impl Signable {
-    fn signer(&self) -> Signer<'_> {
-        Signer::new(&self.dist.active.key, &self.dist.active.id)
+    /// The vault-held key that signs this policy, or `None` for a file key
+    /// (which signs on the pool).
+    pub(crate) fn remote(&self) -> Option<&RemoteSigner> {
+        match &self.dist.active.key {
+            SigningKey::Remote(remote) => Some(remote),
+            SigningKey::File(_) => None,
+        }
     }
 
     fn cached(&self) -> Option<Arc<str>> {
         self.dist.signatures.as_ref()?.get(self.hash, &self.json)
     }
 
-    /// Signs the policy with the active key and remembers the signature.
+    /// Signs the policy with the active file key and remembers the signature.
     fn signature(&self) -> Result<Arc<str>, IssueError> {
-        let signature: Arc<str> = self
-            .signer()
+        let key = match &self.dist.active.key {
+            SigningKey::File(key) => key,
+            SigningKey::Remote(_) => return Err(IssueError::Internal("a vault-held key signs off the pool".into())),
+        };
+        let signature = Signer::new(key, &self.dist.active.id)
             .signature(&self.json, self.hash)
-            .map_err(IssueError::Signing)?
-            .into();
+            .map_err(IssueError::Signing)?;
+        Ok(self.remember(signature))
+    }
+
+    /// Asks the active vault-held key to sign, and remembers the signature.
+    async fn remote_signature(&self, remote: &RemoteSigner) -> Result<Arc<str>, IssueError> {
+        let raw = remote.sign(self.json.as_bytes().to_vec(), self.hash).await?;
+        Ok(self.remember(base64cf::encode(&raw)))
+    }
+
+    fn remember(&self, signature: String) -> Arc<str> {
+        let signature: Arc<str> = signature.into();
         if let Some(cache) = &self.dist.signatures {
             cache.insert(self.hash, self.json.clone(), Arc::clone(&signature));
         }
-        Ok(signature)
+        signature
     }
 
     fn record(&self, policy_type: PolicyType) -> IssuanceRecord {

@@ -28,6 +28,10 @@ pub enum IssueError {
     /// out (503 + Retry-After).
     #[error(transparent)]
     AuditUnavailable(#[from] crate::audit::Unavailable),
+    /// A vault-held key did not sign (503 + Retry-After; cause logged by
+    /// the key's signer, not returned).
+    #[error(transparent)]
+    KeyUnavailable(#[from] crate::keys::RemoteKeyError),
     /// The key failed to sign (500; cause logged, not returned).
     #[error("signing failed")]
     Signing(#[source] KeyError),
@@ -53,6 +57,7 @@ impl IssueError {
             IssueError::Denied(_) => ErrorCode::Forbidden,
             IssueError::Overloaded => ErrorCode::Overloaded,
             IssueError::AuditUnavailable(_) => ErrorCode::AuditUnavailable,
+            IssueError::KeyUnavailable(_) => ErrorCode::KeyUnavailable,
             IssueError::Signing(_) | IssueError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -66,6 +71,7 @@ impl IssueError {
             IssueError::Denied(d) => IssueError::Denied(d.clone()),
             IssueError::Overloaded => IssueError::Overloaded,
             IssueError::AuditUnavailable(e) => IssueError::AuditUnavailable(*e),
+            IssueError::KeyUnavailable(e) => IssueError::KeyUnavailable(e.clone()),
             IssueError::Signing(cause) => IssueError::Signing(cause.clone()),
             IssueError::Internal(cause) => IssueError::Internal(cause.to_string().into()),
         }

@@ -20,6 +20,7 @@ use super::snapshot::Snapshot;
 use crate::audit::{Audit, Event, Who};
 use crate::auth::Caller;
 use crate::error_code::ErrorCode;
+use crate::keys::RemoteSigner;
 
 /// Most items in one batch.
 pub const MAX_BATCH: usize = 1000;
@@ -49,7 +50,13 @@ pub struct Signing {
 trait Plan: Send + Sync + 'static {
     type Answer: Send + 'static;
     fn cached(&self) -> Option<Self::Answer>;
+    /// The vault-held key that signs this plan, if not a file key.
+    fn remote(&self) -> Option<&RemoteSigner>;
     fn sign(&self) -> Result<Self::Answer, IssueError>;
+    fn sign_remote(
+        &self,
+        remote: &RemoteSigner,
+    ) -> impl std::future::Future<Output = Result<Self::Answer, IssueError>> + Send;
     fn record(&self, answer: &Self::Answer) -> IssuanceRecord;
 }
 
@@ -58,8 +65,14 @@ impl Plan for UrlPlan {
     fn cached(&self) -> Option<UrlAnswer> {
         UrlPlan::cached(self)
     }
+    fn remote(&self) -> Option<&RemoteSigner> {
+        self.signable.remote()
+    }
     fn sign(&self) -> Result<UrlAnswer, IssueError> {
         UrlPlan::sign(self)
+    }
+    async fn sign_remote(&self, remote: &RemoteSigner) -> Result<UrlAnswer, IssueError> {
+        UrlPlan::sign_remote(self, remote).await
     }
     fn record(&self, answer: &UrlAnswer) -> IssuanceRecord {
         UrlPlan::record(self, answer)
@@ -71,8 +84,14 @@ impl Plan for CookiePlan {
     fn cached(&self) -> Option<CookieAnswer> {
         CookiePlan::cached(self)
     }
+    fn remote(&self) -> Option<&RemoteSigner> {
+        self.signable.remote()
+    }
     fn sign(&self) -> Result<CookieAnswer, IssueError> {
         CookiePlan::sign(self)
+    }
+    async fn sign_remote(&self, remote: &RemoteSigner) -> Result<CookieAnswer, IssueError> {
+        CookiePlan::sign_remote(self, remote).await
     }
     fn record(&self, answer: &CookieAnswer) -> IssuanceRecord {
         CookiePlan::record(self, answer)
@@ -170,8 +189,10 @@ impl Signing {
         recorder.all(outcomes).await
     }
 
-    /// Signs every planned item on the pool, one chunk per worker; items
-    /// that failed planning come back as copies of their error.
+    /// Signs every planned item: file-keyed items on the pool, one chunk
+    /// per worker; items whose key is vault-held by awaiting their vault,
+    /// all at once (each key bounds its own calls). Items that failed
+    /// planning come back as copies of their error.
     async fn sign_batch(
         &self,
         plans: &Arc<Vec<Result<UrlPlan, IssueError>>>,
@@ -183,10 +204,15 @@ impl Signing {
             let end = (start + chunk).min(plans.len());
             jobs.push(tokio::spawn(async move {
                 pool.run(move || {
-                    let answer = |p: &UrlPlan| p.cached().map_or_else(|| p.sign(), Ok);
+                    // `None`: left for its vault, below.
+                    let answer = |p: &UrlPlan| match p.cached() {
+                        Some(answer) => Some(Ok(answer)),
+                        None if p.remote().is_some() => None,
+                        None => Some(p.sign()),
+                    };
                     plans[start..end]
                         .iter()
-                        .map(|p| p.as_ref().map_err(IssueError::duplicate).and_then(answer))
+                        .map(|p| p.as_ref().map_or_else(|e| Some(Err(e.duplicate())), answer))
                         .collect::<Vec<_>>()
                 })
                 .await
@@ -196,7 +222,26 @@ impl Signing {
         for job in jobs {
             answers.extend(job.await.map_err(|e| IssueError::Internal(Box::new(e)))??);
         }
-        Ok(answers)
+        let remote = answers.iter().zip(plans.iter()).map(|(answer, plan)| async move {
+            match (answer, plan) {
+                (Some(_), _) => None,
+                (None, Ok(plan)) => {
+                    let remote = plan.remote()?;
+                    Some(plan.sign_remote(remote).await)
+                }
+                (None, Err(e)) => Some(Err(e.duplicate())),
+            }
+        });
+        let signed = futures_util::future::join_all(remote).await;
+        Ok(answers
+            .into_iter()
+            .zip(signed)
+            .map(|(answer, signed)| {
+                answer
+                    .or(signed)
+                    .unwrap_or_else(|| Err(IssueError::Internal("a batch item was not signed".into())))
+            })
+            .collect())
     }
 
     /// Records a request refused before it could be planned: its body was
@@ -234,10 +279,16 @@ impl Signing {
         Issuer::new(snapshot, ctx.caller, self.now(), ctx.client_ip)
     }
 
-    /// Cache, else pool; with the record of what was issued. A policy
-    /// signed before costs a lookup on the reactor, not a trip to the pool.
+    /// Cache, else the key: the pool for a file key, the vault for a
+    /// vault-held one; with the record of what was issued. A policy signed
+    /// before costs a lookup on the reactor, not a trip to the pool.
     async fn issue<P: Plan>(&self, plan: P) -> Result<(P::Answer, IssuanceRecord), IssueError> {
         if let Some(answer) = plan.cached() {
+            let record = plan.record(&answer);
+            return Ok((answer, record));
+        }
+        if let Some(remote) = plan.remote() {
+            let answer = plan.sign_remote(remote).await?;
             let record = plan.record(&answer);
             return Ok((answer, record));
         }

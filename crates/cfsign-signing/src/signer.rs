@@ -87,8 +87,7 @@ impl<'a> Signer<'a> {
     }
 
     /// Builds the signed URL from a signature already made over
-    /// `policy_json` (which must be `policy.to_json()`): lets callers cache
-    /// signatures, since RSA PKCS#1 v1.5 is deterministic.
+    /// `policy_json`: see [`assemble_url`].
     pub fn assemble_url(
         &self,
         url: &SignableUrl,
@@ -97,30 +96,7 @@ impl<'a> Signer<'a> {
         hash: HashAlgorithm,
         signature: &str,
     ) -> SignedUrl {
-        let policy_type = url_policy_type(url, policy);
-        let first = match policy_type {
-            PolicyType::Canned => format!("Expires={}", policy.date_less_than()),
-            PolicyType::Custom => format!("Policy={}", base64cf::encode(json.as_bytes())),
-        };
-        let mut query = String::with_capacity(first.len() + signature.len() + 64);
-        query.push_str(&first);
-        query.push_str("&Signature=");
-        query.push_str(signature);
-        query.push_str("&Key-Pair-Id=");
-        query.push_str(self.key_pair_id.as_str());
-        if hash.is_explicit() {
-            query.push_str("&Hash-Algorithm=");
-            query.push_str(hash.as_str());
-        }
-        let separator = if url.has_query() { '&' } else { '?' };
-        SignedUrl {
-            url: format!("{}{separator}{query}", url.as_str()),
-            signed_query: query,
-            policy_type,
-            expires: policy.date_less_than(),
-            key_pair_id: self.key_pair_id.to_string(),
-            hash_algorithm: hash,
-        }
+        assemble_url(self.key_pair_id, url, policy, json, hash, signature)
     }
 
     /// Signs `policy` as cookies. Canned cookies only for a canned-shaped
@@ -131,7 +107,8 @@ impl<'a> Signer<'a> {
         Ok(self.assemble_cookies(policy, &json, hash, signature))
     }
 
-    /// Builds the cookies from a signature already made over `json`.
+    /// Builds the cookies from a signature already made over `json`: see
+    /// [`assemble_cookies`].
     pub fn assemble_cookies(
         &self,
         policy: &Policy,
@@ -139,25 +116,76 @@ impl<'a> Signer<'a> {
         hash: HashAlgorithm,
         signature: String,
     ) -> SignedCookies {
-        use cookie_names::*;
-        let policy_type = policy.policy_type();
-        let mut cookies = Vec::with_capacity(4);
-        cookies.push(match policy_type {
-            PolicyType::Canned => (EXPIRES, policy.date_less_than().to_string()),
-            PolicyType::Custom => (POLICY, base64cf::encode(json.as_bytes())),
-        });
-        cookies.push((SIGNATURE, signature));
-        cookies.push((KEY_PAIR_ID, self.key_pair_id.to_string()));
-        if hash.is_explicit() {
-            cookies.push((HASH_ALGORITHM, hash.as_str().to_owned()));
-        }
-        SignedCookies {
-            cookies,
-            policy_type,
-            expires: policy.date_less_than(),
-            key_pair_id: self.key_pair_id.to_string(),
-            hash_algorithm: hash,
-        }
+        assemble_cookies(self.key_pair_id, policy, json, hash, signature)
+    }
+}
+
+/// Builds the signed URL from a signature already made over `json` (which
+/// must be `policy.to_json()`) by the key registered as `key_pair_id`: lets
+/// callers cache signatures (RSA PKCS#1 v1.5 is deterministic) and sign
+/// with keys held outside the process (an HSM, a KMS).
+pub fn assemble_url(
+    key_pair_id: &KeyPairId,
+    url: &SignableUrl,
+    policy: &Policy,
+    json: &str,
+    hash: HashAlgorithm,
+    signature: &str,
+) -> SignedUrl {
+    let policy_type = url_policy_type(url, policy);
+    let first = match policy_type {
+        PolicyType::Canned => format!("Expires={}", policy.date_less_than()),
+        PolicyType::Custom => format!("Policy={}", base64cf::encode(json.as_bytes())),
+    };
+    let mut query = String::with_capacity(first.len() + signature.len() + 64);
+    query.push_str(&first);
+    query.push_str("&Signature=");
+    query.push_str(signature);
+    query.push_str("&Key-Pair-Id=");
+    query.push_str(key_pair_id.as_str());
+    if hash.is_explicit() {
+        query.push_str("&Hash-Algorithm=");
+        query.push_str(hash.as_str());
+    }
+    let separator = if url.has_query() { '&' } else { '?' };
+    SignedUrl {
+        url: format!("{}{separator}{query}", url.as_str()),
+        signed_query: query,
+        policy_type,
+        expires: policy.date_less_than(),
+        key_pair_id: key_pair_id.to_string(),
+        hash_algorithm: hash,
+    }
+}
+
+/// Builds the cookies from a signature already made over `json` by the key
+/// registered as `key_pair_id`. Canned cookies only for a canned-shaped
+/// policy; a wildcard resource always gets `CloudFront-Policy`.
+pub fn assemble_cookies(
+    key_pair_id: &KeyPairId,
+    policy: &Policy,
+    json: &str,
+    hash: HashAlgorithm,
+    signature: String,
+) -> SignedCookies {
+    use cookie_names::*;
+    let policy_type = policy.policy_type();
+    let mut cookies = Vec::with_capacity(4);
+    cookies.push(match policy_type {
+        PolicyType::Canned => (EXPIRES, policy.date_less_than().to_string()),
+        PolicyType::Custom => (POLICY, base64cf::encode(json.as_bytes())),
+    });
+    cookies.push((SIGNATURE, signature));
+    cookies.push((KEY_PAIR_ID, key_pair_id.to_string()));
+    if hash.is_explicit() {
+        cookies.push((HASH_ALGORITHM, hash.as_str().to_owned()));
+    }
+    SignedCookies {
+        cookies,
+        policy_type,
+        expires: policy.date_less_than(),
+        key_pair_id: key_pair_id.to_string(),
+        hash_algorithm: hash,
     }
 }
 
