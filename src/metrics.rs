@@ -10,13 +10,15 @@
 pub mod families;
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::http::routes::RouteNames;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
@@ -69,28 +71,21 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Where the router leaves the route template it matched, for the layers
-/// that run before routing (request metrics, the request span) to read on
-/// the way out. Requests that never reach a route are labelled `unmatched`.
-#[derive(Debug, Clone, Default)]
-pub struct RouteSlot(Arc<OnceLock<MatchedPath>>);
-
 /// Middleware counting requests and timing them by route template and
 /// status (`cfsign_http_requests_total`, `cfsign_http_request_duration_seconds`).
 /// It runs outside routing, the timeout and load shedding, so it also counts
-/// timeouts, sheds and panics. The time is until the response head: bodies
-/// are small and already built.
-pub async fn track_requests(mut request: Request, next: Next) -> Response {
+/// timeouts, sheds and panics; requests to no route are labelled
+/// `unmatched`. The time is until the response head: bodies are small and
+/// already built.
+pub async fn track_requests(State(routes): State<RouteNames>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let slot = RouteSlot::default();
-    request.extensions_mut().insert(slot.clone());
+    let route = routes.of(request.uri().path());
     let response = next.run(request).await;
-    let route = slot.0.get().map_or("unmatched", |p| p.as_str());
     let status = response.status();
     let (count, duration) = cached(http_series(), &[route, status.as_str()], || {
-        let (route, status) = (route.to_owned(), status.as_str().to_owned());
+        let status = status.as_str().to_owned();
         (
-            metrics::counter!("cfsign_http_requests_total", "route" => route.clone(), "status" => status.clone()),
+            metrics::counter!("cfsign_http_requests_total", "route" => route, "status" => status.clone()),
             metrics::histogram!(families::HTTP_DURATION, "route" => route, "status" => status),
         )
     });
@@ -133,18 +128,6 @@ fn cached<T: Clone>(series: &Series<T>, parts: &[&str], make: impl FnOnce() -> T
         map.insert(key.as_str().into(), handle.clone());
         handle
     })
-}
-
-/// Route layer: hands the matched route template to [`track_requests`]
-/// and to the request's span (`route` field).
-pub async fn note_route(request: Request, next: Next) -> Response {
-    if let Some(path) = request.extensions().get::<MatchedPath>() {
-        tracing::Span::current().record("route", path.as_str());
-        if let Some(slot) = request.extensions().get::<RouteSlot>() {
-            let _ = slot.0.set(path.clone());
-        }
-    }
-    next.run(request).await
 }
 
 /// Records one signature.

@@ -32,6 +32,8 @@ pub use error::{ApiError, Problem};
 pub use serve::{ConnectionLimits, serve};
 pub use state::AppState;
 
+use routes::RouteNames;
+
 use crate::config::{CorsConfig, ServerConfig};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -50,21 +52,10 @@ pub struct HttpOptions {
 /// The layers wrap the router as a whole rather than each route
 /// (`Router::layer`), so a request clones one unboxed stack instead of one
 /// boxed service per layer per route: a measurable share of a cache hit.
-/// The router itself only records which route matched ([`note_route`]).
-///
-/// [`note_route`]: crate::metrics::note_route
+/// The route a request is for is named before routing ([`RouteNames`]).
 pub fn router(state: AppState, options: &HttpOptions) -> Router {
     let _ = crate::metrics::handle();
-    let routes = Router::new()
-        .merge(routes::urls::router(options.server.batch_body_limit_bytes))
-        .merge(routes::cookies::router())
-        .merge(routes::verify::router())
-        .merge(routes::grants::router())
-        .merge(routes::meta::router(options.server.public_metrics))
-        .route_layer(middleware::from_fn(crate::metrics::note_route))
-        .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(state);
+    let names = RouteNames::new(options.server.public_metrics);
     let stack = ServiceBuilder::new()
         .map_request(drop_malformed_request_id)
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
@@ -75,14 +66,14 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         ]))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(span)
+                .make_span_with(move |request: &Request<_>| span(request, names))
                 .on_response(AccessLog(options.server.access_log))
                 .on_failure(log_failure),
         )
         // Outside the timeout, panic and problem layers, so that every answer
         // (a 408, a 500) carries the CORS headers and a browser can read it.
         .layer(cors(&options.cors))
-        .layer(middleware::from_fn(crate::metrics::track_requests))
+        .layer(middleware::from_fn_with_state(names, crate::metrics::track_requests))
         .layer(middleware::from_fn(error::problem_bodies))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
@@ -93,14 +84,26 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .load_shed()
         .concurrency_limit(options.server.max_concurrent_requests.max(1))
         .layer(DefaultBodyLimit::max(options.server.body_limit_bytes))
-        .service(routes);
+        .service(routes(state, options));
     Router::new().fallback_service(stack)
 }
 
-/// One span per request. Its `route` is the route template, filled in once
-/// routing has matched (never the raw URI, whose query could hold a signed
-/// URL under verification).
-fn span<B>(request: &Request<B>) -> tracing::Span {
+/// Every route, and what is answered where none matches.
+fn routes(state: AppState, options: &HttpOptions) -> Router {
+    Router::new()
+        .merge(routes::urls::router(options.server.batch_body_limit_bytes))
+        .merge(routes::cookies::router())
+        .merge(routes::verify::router())
+        .merge(routes::grants::router())
+        .merge(routes::meta::router(options.server.public_metrics))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}
+
+/// One span per request. Its `route` is the route template (never the raw
+/// URI, whose query could hold a signed URL under verification).
+fn span<B>(request: &Request<B>, names: RouteNames) -> tracing::Span {
     let id = request
         .headers()
         .get(REQUEST_ID)
@@ -109,7 +112,7 @@ fn span<B>(request: &Request<B>) -> tracing::Span {
     tracing::info_span!(
         "request",
         method = %request.method(),
-        route = tracing::field::Empty,
+        route = names.of(request.uri().path()),
         request_id = id
     )
 }

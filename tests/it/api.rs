@@ -548,3 +548,34 @@ async fn metrics_expose_signatures_keys_pool_and_process() {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
 }
+
+/// The request span, the access line and the request metrics name a route
+/// from its path before routing (`RouteNames`): every template must be a
+/// path the router serves, and paths next to them must not be.
+#[tokio::test]
+async fn every_route_name_is_a_path_the_router_serves_and_no_other() {
+    use cfsign::http::routes::RouteNames;
+    for public_metrics in [true, false] {
+        let app = TestApp::with_config(|c| c.server.public_metrics = Some(public_metrics)).await;
+        let names = RouteNames::new(public_metrics);
+        for template in names.templates() {
+            let reply = app.request(Method::GET, template, None, None, &[]).await;
+            assert_ne!(reply.status, 404, "{template} is named but not routed: {}", reply.json);
+            assert_eq!(names.of(template), template);
+        }
+        let metrics = if public_metrics { "/nope" } else { "/metrics" };
+        for path in [
+            "/",
+            "/v1",
+            "/v1/signed-urls/",
+            "/healthz/",
+            "/v1/signed-urls/x",
+            "/HEALTHZ",
+            metrics,
+        ] {
+            let reply = app.request(Method::GET, path, None, None, &[]).await;
+            assert_eq!(reply.status, 404, "{path} is routed but named {}", names.of(path));
+            assert_eq!(names.of(path), "unmatched", "{path}");
+        }
+    }
+}

@@ -32,20 +32,32 @@ fn spec() -> Spec {
     out
 }
 
-/// Paths registered with `.route("...")` in the route modules' source.
+/// The route templates: every `.route(` in the route modules names one of
+/// `routes`'s constants (no literal path), and `RouteNames` lists them all.
 fn routed_paths() -> BTreeSet<String> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/routes");
-    let mut paths = BTreeSet::new();
+    let mut routes = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        // `.route("/path", ...)`, possibly with the path on the next line.
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
         for piece in text.split(".route(").skip(1) {
-            if let Some(rest) = piece.trim_start().strip_prefix('"') {
-                paths.insert(rest.split('"').next().unwrap().to_owned());
-            }
+            let piece = piece.trim_start();
+            assert!(
+                piece.starts_with("super::") && piece.as_bytes()[7].is_ascii_uppercase(),
+                "{}: a route is registered without its constant in routes/mod.rs: .route({}",
+                path.display(),
+                piece.lines().next().unwrap_or("")
+            );
+            routes += 1;
         }
     }
-    paths
+    let templates: BTreeSet<String> = cfsign::http::routes::RouteNames::new(true)
+        .templates()
+        .map(str::to_owned)
+        .collect();
+    // /metrics is routed twice: the main listener's and the metrics listener's.
+    assert_eq!(routes, templates.len() + 1, "routes registered vs templates named");
+    templates
 }
 
 #[test]

@@ -19,7 +19,7 @@ use crate::service::{CookieAnswer, CookieRequest, Kind};
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/signed-cookies", post(sign_cookies))
+    Router::new().route(super::SIGNED_COOKIES, post(sign_cookies))
 }
 
 /// The answer's body: the cookies, and the `Set-Cookie` values for callers

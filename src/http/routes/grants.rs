@@ -11,7 +11,7 @@ use crate::http::state::AppState;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/grants/me", get(my_grants))
+    Router::new().route(super::GRANTS_ME, get(my_grants))
 }
 
 #[derive(Debug, Serialize)]

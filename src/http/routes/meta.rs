@@ -18,11 +18,11 @@ pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
 /// (`server.public_metrics`): it is otherwise served on `server.metrics_listen` alone.
 pub fn router(with_metrics: bool) -> Router<AppState> {
     let router = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/openapi.yaml", get(openapi));
+        .route(super::HEALTHZ, get(healthz))
+        .route(super::READYZ, get(readyz))
+        .route(super::OPENAPI, get(openapi));
     if with_metrics {
-        router.route("/metrics", get(metrics))
+        router.route(super::METRICS, get(metrics))
     } else {
         router
     }
@@ -31,7 +31,7 @@ pub fn router(with_metrics: bool) -> Router<AppState> {
 /// `/metrics` alone, for the separate `server.metrics_listen` listener.
 pub fn metrics_router(state: AppState) -> Router {
     Router::new()
-        .route("/metrics", get(metrics))
+        .route(super::METRICS, get(metrics))
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
 }

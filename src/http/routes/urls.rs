@@ -19,8 +19,8 @@ pub use crate::service::MAX_BATCH;
 /// Routes of this module. A batch of up to [`MAX_BATCH`] items does not fit
 /// the general body limit, so its route has its own (`batch_body_limit_bytes`).
 pub fn router(batch_body_limit: usize) -> Router<AppState> {
-    Router::new().route("/v1/signed-urls", post(sign_one)).route(
-        "/v1/signed-urls/batch",
+    Router::new().route(super::SIGNED_URLS, post(sign_one)).route(
+        super::SIGNED_URLS_BATCH,
         post(sign_batch).layer(axum::extract::DefaultBodyLimit::max(batch_body_limit)),
     )
 }

@@ -19,7 +19,7 @@ use crate::signing::{RequestContext, verify_cookies, verify_url};
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/verify", post(verify))
+    Router::new().route(super::VERIFY, post(verify))
 }
 
 #[derive(Debug, Deserialize)]

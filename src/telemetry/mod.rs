@@ -4,9 +4,13 @@
 //! Text is coloured only on a terminal, and never when `NO_COLOR` is set
 //! (<https://no-color.org>): pipes and files get plain text.
 
+mod batch;
+
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
+
+pub use batch::{BatchGuard, BatchWriter};
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -20,21 +24,18 @@ pub enum LogFormat {
     Text,
 }
 
-/// Keeps the background log writer alive; dropping it flushes what is queued.
-pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
+/// Keeps the background log writer alive; dropping it writes what is queued.
+pub type LogGuard = BatchGuard;
 
 /// Installs the global subscriber and returns the guard to hold until exit.
 /// Safe to call more than once (later calls are ignored).
 ///
-/// Logs go through a bounded in-memory queue to a writer thread: a slow or
-/// blocked stdout (a full pipe, a stalled log driver) must never block the
-/// threads that answer requests. When the queue is full, lines are dropped
-/// (and counted by tracing-appender) rather than stalling the service.
+/// Logs go through a bounded in-memory buffer to a writer thread that writes
+/// them in batches ([`BatchWriter`]): a slow or blocked stdout (a full pipe,
+/// a stalled log driver) must never block the threads that answer requests.
+/// When the buffer is full, lines are dropped rather than stalling the service.
 pub fn init(format: LogFormat) -> LogGuard {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(64 * 1024)
-        .finish(std::io::stdout());
+    let (writer, guard) = BatchWriter::new(std::io::stdout());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = is_json(format);
     // No fallback report of failed log writes: tracing-subscriber would
