@@ -136,10 +136,20 @@ impl Audit {
             return Ok(());
         }
         let (ack, accepted) = oneshot::channel();
-        if inner.queue.push(Message::Events(events, Some(ack))).is_err() {
-            return Err(self.refused());
-        }
-        match tokio::time::timeout(inner.max_wait, accepted).await {
+        let wake = match inner.queue.push_deferred(Message::Events(events, Some(ack))) {
+            Ok(wake) => wake,
+            Err(_) => return Err(self.refused()),
+        };
+        let answer = async {
+            if let Some(wake) = wake {
+                // Let the other requests ready in this round of the runtime
+                // add their events first: one group, one write, one wake-up.
+                tokio::task::yield_now().await;
+                wake.wake();
+            }
+            accepted.await
+        };
+        match tokio::time::timeout(inner.max_wait, answer).await {
             Ok(Ok(true)) => Ok(()),
             // Timed out (dropping `accepted` tells the writer not to write
             // them if it has not taken them yet), or refused by the writer.

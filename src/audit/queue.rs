@@ -5,6 +5,11 @@
 //! per event). Measured against a crossbeam channel, whose receiver spins
 //! and yields before it sleeps and whose every send woke it: see README,
 //! Performance.
+//!
+//! A request that finds the writer asleep may also put off waking it to
+//! the end of the runtime's current round of ready tasks ([`Queue::push_deferred`]):
+//! the requests answered in that round then go out as one group, in one
+//! write, with one wake-up, instead of one wake-up and one write each.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -25,7 +30,32 @@ struct State {
     /// Events among `messages` (control messages do not count).
     events: usize,
     writer_asleep: bool,
+    /// A [`PendingWake`] is out: pushes need not wake the writer.
+    wake_pending: bool,
     closed: bool,
+}
+
+/// The duty to wake the writer, taken by the first push after it fell
+/// asleep: done by [`PendingWake::wake`], or on drop, so a request that is
+/// cancelled while it holds it cannot leave the writer asleep.
+#[must_use = "the writer sleeps until this is woken or dropped"]
+pub(super) struct PendingWake<'q>(Option<&'q Queue>);
+
+impl PendingWake<'_> {
+    /// Wakes the writer now.
+    pub fn wake(mut self) {
+        if let Some(queue) = self.0.take() {
+            queue.wake();
+        }
+    }
+}
+
+impl Drop for PendingWake<'_> {
+    fn drop(&mut self) {
+        if let Some(queue) = self.0.take() {
+            queue.wake();
+        }
+    }
 }
 
 impl Queue {
@@ -61,6 +91,33 @@ impl Queue {
         Ok(())
     }
 
+    /// As [`Queue::push`], but when the writer must be woken, hands that
+    /// duty to the caller, who can first let other requests add theirs.
+    /// Only the first push after the writer fell asleep gets one.
+    pub fn push_deferred(&self, message: Message) -> Result<Option<PendingWake<'_>>, Message> {
+        let mut state = self.lock();
+        if state.closed || state.events >= self.capacity {
+            return Err(message);
+        }
+        state.events += usize::from(matches!(message, Message::Events(..)));
+        state.messages.push(message);
+        let duty = state.writer_asleep && !state.wake_pending;
+        state.wake_pending |= duty;
+        drop(state);
+        // Not `then_some`: a duty built and dropped here would wake the writer.
+        Ok(duty.then(|| PendingWake(Some(self))))
+    }
+
+    fn wake(&self) {
+        let mut state = self.lock();
+        state.wake_pending = false;
+        let asleep = state.writer_asleep;
+        drop(state);
+        if asleep {
+            self.wake.notify_one();
+        }
+    }
+
     /// Moves every waiting message into `into`, sleeping up to `timeout`
     /// for one. `false` once the queue is closed and empty.
     pub fn take(&self, into: &mut Vec<Message>, timeout: Duration) -> bool {
@@ -73,6 +130,7 @@ impl Queue {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
             state.writer_asleep = false;
+            state.wake_pending = false;
         }
         std::mem::swap(into, &mut state.messages);
         state.events = 0;
@@ -116,6 +174,50 @@ mod tests {
         assert!(queue.take(&mut taken, Duration::ZERO));
         assert_eq!((taken.len(), queue.len()), (3, 0));
         assert!(queue.push(events()).is_ok(), "room again once taken");
+    }
+
+    /// A writer thread counting what it takes, one group at a time.
+    fn writer(queue: &std::sync::Arc<Queue>) -> std::thread::JoinHandle<Vec<usize>> {
+        let queue = std::sync::Arc::clone(queue);
+        std::thread::spawn(move || {
+            let mut taken = Vec::new();
+            let mut groups = Vec::new();
+            while queue.take(&mut taken, Duration::from_secs(30)) {
+                groups.push(taken.len());
+                taken.clear();
+            }
+            groups
+        })
+    }
+
+    /// Waits until the writer has taken everything and sleeps again.
+    fn asleep(queue: &Queue) {
+        while !(queue.lock().writer_asleep && queue.lock().messages.is_empty()) {
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_deferred_wake_gathers_the_pushes_before_it_into_one_group() {
+        let queue = std::sync::Arc::new(Queue::new(8));
+        let groups = writer(&queue);
+        asleep(&queue);
+        let duty = queue
+            .push_deferred(events())
+            .unwrap()
+            .expect("the first push takes the duty");
+        for _ in 0..3 {
+            assert!(queue.push_deferred(events()).unwrap().is_none(), "one duty at a time");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(queue.len(), 4, "nothing taken before the wake");
+        duty.wake();
+        asleep(&queue);
+        // A duty dropped unused (its request was cancelled) still wakes.
+        drop(queue.push_deferred(events()).unwrap());
+        asleep(&queue);
+        queue.close();
+        assert_eq!(groups.join().unwrap(), [4, 1]);
     }
 
     #[test]
