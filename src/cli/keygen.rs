@@ -1,6 +1,7 @@
 //! `cfsign keygen`: a new key pair for a CloudFront key group. The private
 //! key goes to a file created with mode 0600 (PKCS#8, or PKCS#1 for the AWS
-//! CLI); the public key to stdout or `--public-out`.
+//! CLI), or with `--pkcs11` is made on a token and never leaves it; the
+//! public key goes to stdout or `--public-out`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -19,13 +20,24 @@ use super::input::{emit, warn};
 #[command(after_help = "Examples:
   cfsign keygen --out private_key.pem --public-out public_key.pem
   cfsign keygen --out private_key.pem --format pkcs1 > public_key.pem   # also for `aws cloudfront sign`
+  cfsign keygen --pkcs11 'pkcs11:token=cf;object=reports-2027?module-path=/usr/lib/softhsm/libsofthsm2.so' \
+      --pin-file /run/secrets/token-pin > public_key.pem                   # on a token (cargo feature pkcs11)
 
 Upload public_key.pem to CloudFront (Key management > Public keys), add it to a key group
 trusted by the distribution's cache behavior, and sign with --key-pair-id set to its ID.")]
 pub struct KeygenArgs {
     /// Where to write the private key (unencrypted PEM, created with mode 0600)
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "pkcs11")]
+    pub out: Option<PathBuf>,
+
+    /// Make the key pair on a PKCS#11 token instead (RFC 7512 URI with object= for its label, optional id=, and
+    /// module-path=): the private key is sensitive and not extractable
+    #[arg(long, value_name = "URI", conflicts_with_all = ["out", "format", "force"], requires = "pin_file")]
+    pub pkcs11: Option<String>,
+
+    /// File holding the token's user PIN, for --pkcs11 (a trailing newline is ignored)
+    #[arg(long, value_name = "FILE", requires = "pkcs11")]
+    pub pin_file: Option<PathBuf>,
 
     /// Private key encoding: pkcs8 (BEGIN PRIVATE KEY), or pkcs1 (BEGIN RSA PRIVATE KEY, RSA only), the one `aws cloudfront sign` (AWS CLI v1) reads
     #[arg(long, value_enum, default_value = "pkcs8")]
@@ -68,13 +80,23 @@ pub fn keygen(args: KeygenArgs) -> Result<ExitCode, CliError> {
         KeygenAlgorithm::Rsa2048 => KeySpec::Rsa2048,
         KeygenAlgorithm::EcdsaP256 => KeySpec::EcdsaP256,
     };
+    let out = match (&args.out, &args.pkcs11) {
+        (_, Some(uri)) => return on_token(uri, args.pin_file.clone(), spec, args.public_out.as_deref()),
+        (Some(out), None) => out.clone(),
+        (None, None) => {
+            return Err(CliError::Malformed {
+                flag: "--out",
+                message: "give --out FILE (or --pkcs11 URI to make the key on a token)".to_owned(),
+            });
+        }
+    };
     if args.format == KeyFormat::Pkcs1 && spec != KeySpec::Rsa2048 {
         return Err(CliError::Malformed {
             flag: "--format",
             message: "pkcs1 holds RSA keys only; an ECDSA key is written as pkcs8".to_owned(),
         });
     }
-    if args.public_out.as_deref() == Some(args.out.as_path()) {
+    if args.public_out.as_deref() == Some(out.as_path()) {
         return Err(CliError::Malformed {
             flag: "--public-out",
             message: "must name another file than --out".to_owned(),
@@ -83,7 +105,7 @@ pub fn keygen(args: KeygenArgs) -> Result<ExitCode, CliError> {
     // Refuse before writing anything: a private key whose public half could
     // not be written is of no use. (`create_new` still guards each file.)
     if !args.force
-        && let Some(taken) = [Some(&args.out), args.public_out.as_ref()]
+        && let Some(taken) = [Some(&out), args.public_out.as_ref()]
             .into_iter()
             .flatten()
             .find(|p| p.exists())
@@ -103,7 +125,7 @@ pub fn keygen(args: KeygenArgs) -> Result<ExitCode, CliError> {
     if let Some(path) = &args.public_out {
         write_new(path, public_pem.as_bytes(), args.force, 0o644)?;
     }
-    if let Err(e) = write_new(&args.out, private_pem.as_bytes(), args.force, 0o600) {
+    if let Err(e) = write_new(&out, private_pem.as_bytes(), args.force, 0o600) {
         if let (Some(path), false) = (&args.public_out, args.force) {
             let _ = fs::remove_file(path);
         }
@@ -111,7 +133,7 @@ pub fn keygen(args: KeygenArgs) -> Result<ExitCode, CliError> {
     }
     // Created 0600, but a filesystem may ignore modes (some network, FUSE
     // and Windows mounts): say so when the key ended up readable.
-    if let Some(warning) = crate::secret_file::readable_by_others(&args.out) {
+    if let Some(warning) = crate::secret_file::readable_by_others(&out) {
         warn(&warning);
     }
     let public_to = match &args.public_out {
@@ -125,9 +147,64 @@ pub fn keygen(args: KeygenArgs) -> Result<ExitCode, CliError> {
         io::stderr(),
         "wrote {} private key to {} ({label}, mode 0600); the public key {public_to} goes in a CloudFront key group",
         key.algorithm(),
-        args.out.display()
+        out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--pkcs11`: the key pair made on the token; its public key printed (or
+/// written to `public_out`).
+fn on_token(
+    uri: &str,
+    pin_file: Option<PathBuf>,
+    spec: KeySpec,
+    public_out: Option<&Path>,
+) -> Result<ExitCode, CliError> {
+    let failed = |message: String| CliError::Malformed {
+        flag: "--pkcs11",
+        message: format!("{}: {message}", crate::keys::pkcs11_uri::redact(uri)),
+    };
+    #[cfg(feature = "pkcs11")]
+    {
+        let source = crate::keys::Pkcs11Source {
+            uri: uri.to_owned(),
+            pin_file,
+        };
+        if let Some(path) = public_out
+            && path.exists()
+        {
+            return Err(CliError::Exists(path.to_owned()));
+        }
+        let made = crate::keys::pkcs11::generate(&source, spec).map_err(failed)?;
+        let public_to = match public_out {
+            Some(path) => {
+                write_new(path, made.public_key_pem.as_bytes(), false, 0o644)?;
+                format!("to {}", path.display())
+            }
+            None => {
+                emit(&made.public_key_pem)?;
+                "above".to_owned()
+            }
+        };
+        let kind = match spec {
+            KeySpec::Rsa2048 => "RSA-2048",
+            KeySpec::EcdsaP256 => "ECDSA-P256",
+        };
+        let _ = writeln!(
+            io::stderr(),
+            "made an {kind} key pair on the token (id {}; the private key is sensitive and not extractable); \
+             the public key {public_to} goes in a CloudFront key group",
+            made.id_hex
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+    #[cfg(not(feature = "pkcs11"))]
+    {
+        let _ = (pin_file, spec, public_out);
+        Err(failed(
+            "this cfsign was built without PKCS#11 support (cargo feature `pkcs11`)".to_owned(),
+        ))
+    }
 }
 
 /// Creates `path` with `mode` and `pem` in it. Without `force` the

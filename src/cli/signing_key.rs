@@ -40,6 +40,9 @@ impl CliKey {
     pub fn open(value: &str, passphrase_file: Option<&str>, vault: &VaultFlags<'_>) -> Result<Self, CliError> {
         let source = if value.starts_with("pkcs11:") {
             let pin_file = vault.pin_file.map(|f| key_path("--pin-file", f)).transpose()?;
+            if let Some(warning) = pin_file.as_deref().and_then(crate::secret_file::readable_by_others) {
+                super::input::warn(&warning);
+            }
             KeySource::Pkcs11(Pkcs11Source {
                 uri: value.to_owned(),
                 pin_file,

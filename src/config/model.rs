@@ -363,11 +363,9 @@ impl TryFrom<RawSigningKey> for SigningKeyConfig {
                         ("endpoint_url", raw.endpoint_url.is_some()),
                     ],
                 )?;
-                if !uri.starts_with("pkcs11:") {
-                    return Err(format!(
-                        "pkcs11 must be an RFC 7512 URI starting with \"pkcs11:\", got {uri:?}"
-                    ));
-                }
+                // Parsed now, so a bad URI is a configuration error in any
+                // build (and a PIN written into it is refused, not echoed).
+                crate::keys::pkcs11_uri::Pkcs11Uri::parse(&uri).map_err(|e| format!("pkcs11: {e}"))?;
                 let pin_file = raw.pin_file;
                 (KeySource::Pkcs11(Pkcs11Source { uri, pin_file }), PKCS11_LIMITS)
             }
@@ -555,6 +553,11 @@ mod tests {
                 "region does not apply to a PKCS#11 key",
             ),
             ("pkcs11 = \"token=cf\"", "RFC 7512"),
+            ("pkcs11 = \"pkcs11:tokn=cf\"", "pkcs11: unknown path attribute \"tokn\""),
+            (
+                "pkcs11 = \"pkcs11:object=k?pin-value=1234\"",
+                "secret in the wrong place",
+            ),
             ("kms = \" \"", "key id or ARN"),
             ("kms = \"k\"\nmax_concurrency = 0", "at least 1"),
             ("kms = \"k\"\ntimeout = \"0s\"", "more than 0s"),

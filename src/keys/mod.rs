@@ -7,6 +7,7 @@
 pub mod kms;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
+pub mod pkcs11_uri;
 pub mod remote;
 
 use std::path::PathBuf;
@@ -74,7 +75,7 @@ impl KeySource {
     pub fn location(&self) -> String {
         match self {
             KeySource::File { path, .. } => path.display().to_string(),
-            KeySource::Pkcs11(p) => p.uri.clone(),
+            KeySource::Pkcs11(p) => pkcs11_uri::redact(&p.uri),
             KeySource::Kms(k) => format!("kms:{}", k.key_id),
         }
     }
