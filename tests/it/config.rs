@@ -62,8 +62,8 @@ fn cross_section_problems_are_all_reported() {
 fn missing_and_wrong_key_files_fail_at_start_with_one_line_each() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = TestConfig::in_process(dir.path());
-    c.distribution("reports").keys[0].private_key_file = "/nonexistent/key.pem".into();
-    c.distribution("videos").keys[1].private_key_file = key_file("ec-p256.pub.pem");
+    c.distribution("reports").keys[0].private_key_file = Some("/nonexistent/key.pem".into());
+    c.distribution("videos").keys[1].private_key_file = Some(key_file("ec-p256.pub.pem"));
     let config = c.load().unwrap();
     let err = Snapshot::load(&config).unwrap_err();
     assert_eq!(err.problems.len(), 2, "{:?}", err.problems);

@@ -231,8 +231,8 @@ fn missing_key_files_stop_the_start_with_one_error_line_each() {
     let missing_b = dir.path().join("missing-videos.pem");
     let mut c = TestConfig::binary(dir.path());
     distributions(&mut c);
-    c.distribution("reports").keys[0].private_key_file = missing_a.clone();
-    c.distribution("videos").keys[0].private_key_file = missing_b.clone();
+    c.distribution("reports").keys[0].private_key_file = Some(missing_a.clone());
+    c.distribution("videos").keys[0].private_key_file = Some(missing_b.clone());
     let config = dir.path().join("config.toml");
     c.write(&config);
 

@@ -36,6 +36,7 @@ mod oidc;
 mod openapi;
 mod operations;
 mod paths;
+mod pkcs11;
 mod prometheus;
 mod properties;
 mod rotation;

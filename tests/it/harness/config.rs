@@ -155,13 +155,25 @@ pub struct Distribution {
     pub cookies: Option<toml::Table>,
 }
 
-/// One signing key of a distribution.
+/// One signing key of a distribution: a file ([`Key::new`]) or a key on a
+/// PKCS#11 token ([`Key::pkcs11`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct Key {
     pub key_pair_id: String,
-    pub private_key_file: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub passphrase_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkcs11: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
 }
@@ -197,9 +209,30 @@ pub struct Grant {
 impl Key {
     pub fn new(key_pair_id: &str, private_key_file: impl Into<PathBuf>) -> Self {
         Self {
+            private_key_file: Some(private_key_file.into()),
+            ..Self::none(key_pair_id)
+        }
+    }
+
+    /// The key `uri` names on a PKCS#11 token, its PIN in `pin_file`.
+    pub fn pkcs11(key_pair_id: &str, uri: &str, pin_file: impl Into<PathBuf>) -> Self {
+        Self {
+            pkcs11: Some(uri.to_owned()),
+            pin_file: Some(pin_file.into()),
+            ..Self::none(key_pair_id)
+        }
+    }
+
+    fn none(key_pair_id: &str) -> Self {
+        Self {
             key_pair_id: key_pair_id.to_owned(),
-            private_key_file: private_key_file.into(),
+            private_key_file: None,
             passphrase_file: None,
+            pkcs11: None,
+            pin_file: None,
+            public_key_file: None,
+            max_concurrency: None,
+            timeout: None,
             active: None,
         }
     }
