@@ -16,6 +16,28 @@ fn the_example_file_parses() {
     assert_eq!(c.server.body_limit_bytes, 65536);
 }
 
+/// The example's commented PKCS#11 key, uncommented, is a key the loader
+/// takes: its URI parses and its settings apply.
+#[test]
+fn the_examples_token_key_parses_once_uncommented() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.toml")).unwrap();
+    let start = text
+        .find("  # { key_pair_id = \"K4TOKENKEY0000\"")
+        .expect("the example shows a pkcs11 key");
+    let end = start + text[start..].find("\n]").unwrap();
+    let block: Vec<String> = text[start..end].lines().map(|l| l.replacen("# ", "", 1)).collect();
+    let uncommented = format!("{}{}{}", &text[..start], block.join("\n"), &text[end..]);
+    let c = config::from_toml(&uncommented).unwrap();
+    let key = c.distributions[0]
+        .keys
+        .iter()
+        .find(|k| k.key_pair_id == "K4TOKENKEY0000")
+        .unwrap();
+    assert_eq!(key.source.kind(), "pkcs11");
+    assert_eq!(key.limits.concurrency, 4);
+    assert!(key.public_key_file.is_some());
+}
+
 #[test]
 fn io_threads_default_to_half_the_cores_and_can_be_set() {
     let dir = tempfile::tempdir().unwrap();
