@@ -215,6 +215,7 @@ impl Key {
     }
 
     /// The key `uri` names on a PKCS#11 token, its PIN in `pin_file`.
+    #[cfg_attr(not(feature = "pkcs11"), allow(dead_code))]
     pub fn pkcs11(key_pair_id: &str, uri: &str, pin_file: impl Into<PathBuf>) -> Self {
         Self {
             pkcs11: Some(uri.to_owned()),
