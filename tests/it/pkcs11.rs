@@ -94,13 +94,17 @@ impl SoftHsm {
     }
 
     fn init_token(&self, label: &str) {
+        self.init_token_with(label, PIN);
+    }
+
+    fn init_token_with(&self, label: &str, pin: &str) {
         self.util(&[
             "--init-token",
             "--free",
             "--label",
             label,
             "--pin",
-            PIN,
+            pin,
             "--so-pin",
             SO_PIN,
         ]);
@@ -127,12 +131,16 @@ impl SoftHsm {
 
     /// Imports a fixture key (converted to the PKCS#8 softhsm2-util reads).
     fn import(&self, token: &str, fixture: &str, label: &str, id: &str) {
+        self.import_with(token, fixture, label, id, PIN);
+    }
+
+    fn import_with(&self, token: &str, fixture: &str, label: &str, id: &str, pin: &str) {
         let key = PrivateKey::from_pem(&std::fs::read(key_file(fixture)).unwrap(), None).unwrap();
         let pkcs8 = self.dir.path().join(format!("{label}.p8"));
         std::fs::write(&pkcs8, key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
         let path = pkcs8.display().to_string();
         self.util(&[
-            "--import", &path, "--token", token, "--label", label, "--id", id, "--pin", PIN,
+            "--import", &path, "--token", token, "--label", label, "--id", id, "--pin", pin,
         ]);
         std::fs::remove_file(pkcs8).unwrap();
     }
@@ -591,4 +599,52 @@ async fn a_token_lost_mid_run_is_503_and_recovers() {
         "{metrics}"
     );
     assert!(!server.all_logs().contains(PIN), "the PIN is in the logs");
+}
+
+/// The token replaced by one with the same label and key but another user
+/// PIN while the service runs: the login with the old PIN is refused once,
+/// and then not tried again (each try would count towards locking the
+/// token) until a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pin_the_token_refuses_mid_run_is_not_retried() {
+    let Some(hsm) = SoftHsm::new() else { return };
+    hsm.init_token("pin");
+    hsm.import("pin", "rsa2048.pem", "reports-2026", "a1");
+    let env = hsm.env();
+    let server = Server::start_with(
+        &[(env[0].0, &env[0].1)],
+        token_config(&hsm.uri("pin", "reports-2026"), &hsm.pin_file()),
+    );
+    assert_eq!(sign_one(&server, "before").await.0, 200);
+    hsm.delete_token("pin");
+    hsm.init_token_with("pin", "77777777");
+    hsm.import_with("pin", "rsa2048.pem", "reports-2026", "a1", "77777777");
+    let (status, _, body) = until(&server, 503, "replaced").await;
+    assert_eq!(status, 503, "{body}");
+    // The next requests look for the token again (a rescan finds the new
+    // one) and log in with the old PIN.
+    for i in 0..50 {
+        if server.all_logs().contains("CKR_PIN_INCORRECT") {
+            break;
+        }
+        assert_eq!(sign_one(&server, &format!("looking-{i}")).await.0, 503);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for i in 0..3 {
+        assert_eq!(sign_one(&server, &format!("after-{i}")).await.0, 503);
+    }
+    let logs = server.all_logs();
+    let tries = logs
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("CKR_PIN_INCORRECT"))
+        .count();
+    assert_eq!(tries, 1, "one login try only:\n{logs}");
+    assert!(logs.contains("not retried"), "{logs}");
+    let metrics = server.metrics_text().await;
+    let refused = format!("key_pair_id=\"{KPID}\",result=\"refused\"");
+    assert!(
+        metric(&metrics, "cfsign_key_operations_total", &refused) >= 3.0,
+        "{metrics}"
+    );
+    assert!(!logs.contains(PIN) && !logs.contains("77777777"), "a PIN in the logs");
 }
