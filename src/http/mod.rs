@@ -111,7 +111,7 @@ fn span<B>(request: &Request<B>, names: RouteNames) -> tracing::Span {
         .unwrap_or("-");
     tracing::info_span!(
         "request",
-        method = %request.method(),
+        method = request.method().as_str(),
         route = names.of(request.uri().path()),
         request_id = id
     )
