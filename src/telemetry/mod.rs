@@ -5,6 +5,7 @@
 //! (<https://no-color.org>): pipes and files get plain text.
 
 mod batch;
+mod json;
 
 use std::io::IsTerminal;
 
@@ -50,9 +51,8 @@ pub fn init(format: LogFormat) -> LogGuard {
     let _ = if json {
         builder
             .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(json::JsonLines)
             .try_init()
     } else {
         builder.try_init()
