@@ -18,7 +18,6 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
@@ -44,27 +43,36 @@ pub struct BatchWriter {
     shared: Arc<Shared>,
 }
 
-/// Keeps the writer thread running; dropping it writes what is buffered.
+/// How long dropping the guard waits for the buffered lines to be written:
+/// a stdout nobody reads must not keep the process from exiting.
+const FLUSH_AT_EXIT: Duration = Duration::from_secs(1);
+
+/// Keeps the writer thread running; dropping it writes what is buffered
+/// (waiting at most [`FLUSH_AT_EXIT`]).
 #[derive(Debug)]
 pub struct BatchGuard {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    finished: std::sync::mpsc::Receiver<()>,
 }
 
 impl BatchWriter {
     /// A writer whose lines a new thread writes to `out`.
     pub fn new<W: Write + Send + 'static>(out: W) -> (Self, BatchGuard) {
         let shared = Arc::new(Shared::default());
-        let thread = {
+        let (done, finished) = std::sync::mpsc::channel();
+        {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("cfsign-log".into())
-                .spawn(move || write_batches(&shared, out))
-                .expect("cannot start the log writer thread")
-        };
+                .spawn(move || {
+                    write_batches(&shared, out);
+                    let _ = done.send(());
+                })
+                .expect("cannot start the log writer thread");
+        }
         let guard = BatchGuard {
             shared: Arc::clone(&shared),
-            thread: Some(thread),
+            finished,
         };
         (Self { shared }, guard)
     }
@@ -109,9 +117,8 @@ impl Drop for BatchGuard {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::Release);
         self.shared.waiting.notify_one();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        // A writer blocked on a full pipe stays blocked: leave it behind.
+        let _ = self.finished.recv_timeout(FLUSH_AT_EXIT);
     }
 }
 
@@ -230,7 +237,7 @@ mod tests {
                 Ok(())
             }
         }
-        let (release, stalled) = std::sync::mpsc::channel();
+        let (_release, stalled) = std::sync::mpsc::channel::<()>();
         let (writer, guard) = BatchWriter::new(Stalled(stalled));
         let line = vec![b'z'; 1 << 16];
         let started = std::time::Instant::now();
@@ -242,7 +249,9 @@ mod tests {
             writer.dropped() > 0,
             "lines past the capacity are dropped, not waited for"
         );
-        drop(release);
+        // Nor does exiting wait for an output that never drains.
+        let exiting = std::time::Instant::now();
         drop(guard);
+        assert!(exiting.elapsed() < FLUSH_AT_EXIT + Duration::from_secs(2));
     }
 }
