@@ -87,7 +87,7 @@ pub struct SigningArgs {
     #[arg(long, value_name = "FILE")]
     pub pin_file: Option<String>,
 
-    /// AWS region of a kms: key (default: the AWS environment's, else the key ARN's)
+    /// AWS region of a kms: key (default: the key ARN's, else the AWS environment's)
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
 

@@ -34,7 +34,8 @@ pub struct Pkcs11Source {
 pub struct KmsSource {
     /// Key id, key ARN, alias name or alias ARN.
     pub key_id: String,
-    /// Region; else the chain's (`AWS_REGION`, profile), else the ARN's.
+    /// Region; else the key ARN's (the only region that can answer for
+    /// it), else the chain's (`AWS_REGION`, profile, instance metadata).
     pub region: Option<String>,
     /// Another endpoint (a VPC endpoint, a local KMS for tests).
     pub endpoint_url: Option<String>,

@@ -39,6 +39,33 @@ fn the_examples_token_key_parses_once_uncommented() {
 }
 
 #[test]
+fn the_example_files_commented_kms_key_parses() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let commented = "  # { key_pair_id = \"K3KMSEXAMPLE01\"";
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(commented))
+        .expect("the example has a commented KMS key");
+    let uncommented = text.replacen(line, &line.replacen("# ", "", 1), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("example.toml");
+    std::fs::write(&copy, uncommented).unwrap();
+    let c = config::load(&copy).unwrap();
+    let key = &c.distributions[0].keys[1];
+    assert_eq!(key.key_pair_id, "K3KMSEXAMPLE01");
+    match &key.source {
+        cfsign::keys::KeySource::Kms(kms) => {
+            assert!(kms.key_id.starts_with("arn:aws:kms:eu-west-1:"), "{kms:?}");
+            assert_eq!(kms.region, None);
+        }
+        other => panic!("not a KMS key: {other:?}"),
+    }
+    assert_eq!(key.limits.concurrency, 32);
+    assert!(key.public_key_file.is_some());
+}
+
+#[test]
 fn io_threads_default_to_half_the_cores_and_can_be_set() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = TestConfig::in_process(dir.path());

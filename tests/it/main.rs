@@ -2,9 +2,10 @@
 //! crate; one link instead of twenty). The shared harness is [`harness`];
 //! every other module is one area of behaviour.
 //!
-//! `differential`, `browser` and `oidc` need tools their setup scripts
+//! `differential`, `browser`, `oidc` and `kms` need tools their setup scripts
 //! install (`tests/differential/setup.sh`, `tests/browser/setup.sh`,
-//! `tests/oidc/setup.sh`); without them they are skipped, except under CI.
+//! `tests/oidc/setup.sh`, `tests/kms/setup.sh`); without them they are
+//! skipped, except under CI. `kms` is built with the `kms` feature only.
 
 mod harness;
 
@@ -29,6 +30,7 @@ mod faults;
 mod hls;
 mod issuers;
 mod jwks;
+mod kms;
 mod lifecycle;
 mod logs;
 mod metrics_exposure;

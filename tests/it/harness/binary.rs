@@ -192,7 +192,12 @@ fn spawn_serve(config: &Path, envs: &[(&str, &str)], limits: Limits) -> (Child, 
 /// Runs `cfsign serve` on a config expected to be refused: waits (bounded)
 /// for the exit and returns everything it printed.
 pub fn serve_expecting_exit(config: &Path, timeout: Duration) -> Exited {
-    let (child, logs, pumps) = spawn_serve(config, &[], Limits::default());
+    serve_expecting_exit_with(config, &[], timeout)
+}
+
+/// As [`serve_expecting_exit`], with extra environment variables.
+pub fn serve_expecting_exit_with(config: &Path, envs: &[(&str, &str)], timeout: Duration) -> Exited {
+    let (child, logs, pumps) = spawn_serve(config, envs, Limits::default());
     let late = || format!("cfsign serve did not exit within {timeout:?} on a bad config");
     collect_exit(child, &logs, pumps, timeout, late)
 }

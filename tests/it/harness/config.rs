@@ -155,8 +155,8 @@ pub struct Distribution {
     pub cookies: Option<toml::Table>,
 }
 
-/// One signing key of a distribution: a file ([`Key::new`]) or a key on a
-/// PKCS#11 token ([`Key::pkcs11`]).
+/// One signing key of a distribution: a file ([`Key::new`]), a key on a
+/// PKCS#11 token ([`Key::pkcs11`]) or an AWS KMS key ([`Key::kms`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct Key {
     pub key_pair_id: String,
@@ -168,6 +168,13 @@ pub struct Key {
     pub pkcs11: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pin_file: Option<PathBuf>,
+    /// An AWS KMS key id or ARN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_key_file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -231,10 +238,23 @@ impl Key {
             passphrase_file: None,
             pkcs11: None,
             pin_file: None,
+            kms: None,
+            region: None,
+            endpoint_url: None,
             public_key_file: None,
             max_concurrency: None,
             timeout: None,
             active: None,
+        }
+    }
+
+    /// The KMS key `key_id` at `endpoint_url`, in `region`.
+    pub fn kms(key_pair_id: &str, key_id: &str, region: &str, endpoint_url: &str) -> Self {
+        Self {
+            kms: Some(key_id.to_owned()),
+            region: Some(region.to_owned()),
+            endpoint_url: Some(endpoint_url.to_owned()),
+            ..Self::none(key_pair_id)
         }
     }
 
