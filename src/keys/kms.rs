@@ -22,7 +22,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_kms::Client;
@@ -102,9 +101,12 @@ pub fn open(source: &KmsSource) -> Result<Arc<dyn RemoteKey>, String> {
     });
     match answered.recv_timeout(OPEN_TIMEOUT + Duration::from_secs(2)) {
         Ok(opened) => opened.map(|key| Arc::new(key) as Arc<dyn RemoteKey>),
-        Err(_) => {
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
             task.abort();
             Err(format!("no answer from KMS within {OPEN_TIMEOUT:?}"))
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err("the AWS SDK failed while opening the key (see the log above)".into())
         }
     }
 }
@@ -117,26 +119,39 @@ async fn open_key(source: &KmsSource) -> Result<KmsKey, String> {
         .send()
         .await
         .map_err(|e| format!("GetPublicKey: {}", errors::classify(&e)))?;
-    let arn = answer.key_id().unwrap_or(&source.key_id).to_owned();
+    // KMS answers with the key ARN (an alias resolved); a local KMS may give
+    // the bare key id, and then the name configured is kept.
+    let arn = answer
+        .key_id()
+        .filter(|id| id.starts_with("arn:"))
+        .unwrap_or(&source.key_id)
+        .to_owned();
     if answer.key_usage() != Some(&KeyUsageType::SignVerify) {
         return Err(format!(
             "{arn} is not a signing key (KeyUsage {}; create it with KeyUsage SIGN_VERIFY)",
             answer.key_usage().map_or("unknown", |u| u.as_str())
         ));
     }
-    let (algorithm, expected) = match answer.key_spec() {
-        Some(KeySpec::Rsa2048) => (SigningAlgorithmSpec::RsassaPkcs1V15Sha256, KeyAlgorithm::Rsa { bits: 2048 }),
-        Some(KeySpec::EccNistP256) => (SigningAlgorithmSpec::EcdsaSha256, KeyAlgorithm::EcdsaP256),
+    let spec = key_spec(&answer);
+    let (algorithm, expected) = match spec {
+        Some("RSA_2048") => (
+            SigningAlgorithmSpec::RsassaPkcs1V15Sha256,
+            KeyAlgorithm::Rsa { bits: 2048 },
+        ),
+        Some("ECC_NIST_P256") => (SigningAlgorithmSpec::EcdsaSha256, KeyAlgorithm::EcdsaP256),
         other => {
             return Err(format!(
                 "{arn} has key spec {}: CloudFront accepts only RSA 2048 and ECDSA P-256 keys \
                  (KMS key specs RSA_2048 and ECC_NIST_P256)",
-                other.map_or("unknown", |s| s.as_str())
+                other.unwrap_or("unknown")
             ));
         }
     };
     if !answer.signing_algorithms().contains(&algorithm) {
-        return Err(format!("{arn} does not offer the signing algorithm {}", algorithm.as_str()));
+        return Err(format!(
+            "{arn} does not offer the signing algorithm {}",
+            algorithm.as_str()
+        ));
     }
     let der = answer
         .public_key()
@@ -173,16 +188,10 @@ async fn client(source: &KmsSource) -> Result<Client, String> {
             _ => return Err(format!("endpoint_url {url:?} is not an http:// or https:// URL")),
         }
     }
-    // The ARN's region before the chain's: a key ARN names the only region
-    // that can answer for it, whatever AWS_REGION says.
-    let region = RegionProviderChain::first_try(source.region.clone().map(aws_config::Region::new))
-        .or_else(arn_region(&source.key_id).map(aws_config::Region::new))
-        .or_default_provider();
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
         .http_client(http)
         .timeout_config(
             TimeoutConfig::builder()
@@ -198,6 +207,12 @@ async fn client(source: &KmsSource) -> Result<Client, String> {
                 .with_initial_backoff(Duration::from_millis(50))
                 .with_max_backoff(Duration::from_millis(200)),
         );
+    // The ARN's region before the chain's: a key ARN names the only region
+    // that can answer for it, whatever AWS_REGION says. Without either, the
+    // loader asks the standard chain (environment, profile, instance metadata).
+    if let Some(region) = source.region.clone().or_else(|| arn_region(&source.key_id)) {
+        loader = loader.region(aws_config::Region::new(region));
+    }
     if let Some(url) = &source.endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -209,6 +224,16 @@ async fn client(source: &KmsSource) -> Result<Client, String> {
         ));
     }
     Ok(Client::new(&config))
+}
+
+/// The key spec GetPublicKey gave: `KeySpec`, or the same value under its
+/// deprecated name `CustomerMasterKeySpec` (all a local KMS may send).
+#[allow(deprecated)]
+fn key_spec(answer: &aws_sdk_kms::operation::get_public_key::GetPublicKeyOutput) -> Option<&str> {
+    answer
+        .key_spec()
+        .map(KeySpec::as_str)
+        .or_else(|| answer.customer_master_key_spec().map(|s| s.as_str()))
 }
 
 /// The region of a KMS key or alias ARN (`arn:aws:kms:REGION:ACCOUNT:key/ID`).
@@ -295,9 +320,9 @@ impl Future for Cancelling {
     type Output = Result<Vec<u8>, RemoteKeyError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx).map(|joined| {
-            joined.unwrap_or_else(|e| Err(RemoteKeyError::Unavailable(format!("KMS call ended: {e}"))))
-        })
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| joined.unwrap_or_else(|e| Err(RemoteKeyError::Unavailable(format!("KMS call ended: {e}")))))
     }
 }
 

@@ -1,12 +1,12 @@
-"""Makes and changes keys in the local KMS for tests/it/kms.rs, with boto3
+"""Makes keys in the local KMS for tests/it/kms/, with boto3
 (installed with moto by tests/kms/setup.sh), through the real KMS API.
 
     keys.py ENDPOINT create KEY_SPEC [KEY_USAGE]  -> {"arn", "public_key_pem"}
-    keys.py ENDPOINT disable KEY_ID
 
 Credentials and region come from the environment (the test sets moto's
 fake ones); nothing here talks to anything but ENDPOINT.
 """
+import base64
 import json
 import sys
 
@@ -21,14 +21,10 @@ def main(endpoint, command, *args):
         out = {"arn": meta["Arn"], "public_key_pem": ""}
         if usage == "SIGN_VERIFY":
             der = kms.get_public_key(KeyId=meta["Arn"])["PublicKey"]
-            import base64
             body = base64.b64encode(der).decode()
             lines = [body[i : i + 64] for i in range(0, len(body), 64)]
             out["public_key_pem"] = "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
         print(json.dumps(out))
-    elif command == "disable":
-        kms.disable_key(KeyId=args[0])
-        print(json.dumps({"disabled": args[0]}))
     else:
         sys.exit(f"unknown command {command}")
 

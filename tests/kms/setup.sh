@@ -21,4 +21,4 @@ else
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
     "$venv/bin/python" -c 'import moto; print("setup: moto", moto.__version__)'
 fi
-echo "setup: done. tests/it/kms.rs finds moto_server here, or in \$CFSIGN_KMS_VENV."
+echo "setup: done. tests/it/kms/ finds moto_server here, or in \$CFSIGN_KMS_VENV."

@@ -83,7 +83,15 @@ fn openssl_verifies(dir: &Path, public_key_pem: &str, policy: &str, signature: &
     std::fs::write(dir.join("policy.json"), policy).unwrap();
     std::fs::write(dir.join("sig.der"), signature).unwrap();
     Command::new("openssl")
-        .args(["dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.der", "policy.json"])
+        .args([
+            "dgst",
+            "-sha256",
+            "-verify",
+            "pub.pem",
+            "-signature",
+            "sig.der",
+            "policy.json",
+        ])
         .current_dir(dir)
         .output()
         .expect("these tests need the openssl binary on PATH")
@@ -136,8 +144,16 @@ async fn kms_rsa_and_ecdsa_keys_sign_urls_that_cfsign_and_openssl_verify() {
     }
 
     let cases = [
-        (json!({ "key": "uploads/q1.pdf" }), RSA_KPID, &rsa),
-        (json!({ "distribution": "videos", "path": "/videos/a.mp4" }), EC_KPID, &ec),
+        (
+            json!({ "distribution": "reports", "key": "uploads/q1.pdf" }),
+            RSA_KPID,
+            &rsa,
+        ),
+        (
+            json!({ "distribution": "videos", "path": "/videos/a.mp4" }),
+            EC_KPID,
+            &ec,
+        ),
     ];
     for (body, kpid, key) in cases {
         let (status, _, answer) = sign(&server, body).await;
@@ -148,7 +164,10 @@ async fn kms_rsa_and_ecdsa_keys_sign_urls_that_cfsign_and_openssl_verify() {
         assert_eq!(param(url, "Hash-Algorithm"), "SHA256");
         assert!(cfsign_verifies(url, kpid, &key.public_key_pem), "{url}");
         let (policy, signature) = canned_policy_and_signature(url);
-        assert!(openssl_verifies(dir.path(), &key.public_key_pem, &policy, &signature), "{url}");
+        assert!(
+            openssl_verifies(dir.path(), &key.public_key_pem, &policy, &signature),
+            "{url}"
+        );
         // The same check refuses another policy: it can fail.
         let other = policy.replace("AWS:EpochTime\":", "AWS:EpochTime\":1");
         assert!(!openssl_verifies(dir.path(), &key.public_key_pem, &other, &signature));
@@ -161,12 +180,24 @@ async fn kms_rsa_and_ecdsa_keys_sign_urls_that_cfsign_and_openssl_verify() {
             // opens to the SHA-256 DigestInfo of the policy, nothing else.
             assert_eq!(signature.len(), 256);
             let recovered = Command::new("openssl")
-                .args(["pkeyutl", "-verifyrecover", "-pubin", "-inkey", "pub.pem", "-in", "sig.der"])
+                .args([
+                    "pkeyutl",
+                    "-verifyrecover",
+                    "-pubin",
+                    "-inkey",
+                    "pub.pem",
+                    "-in",
+                    "sig.der",
+                ])
                 .args(["-pkeyopt", "rsa_padding_mode:pkcs1"])
                 .current_dir(dir.path())
                 .output()
                 .unwrap();
-            assert!(recovered.status.success(), "{}", String::from_utf8_lossy(&recovered.stderr));
+            assert!(
+                recovered.status.success(),
+                "{}",
+                String::from_utf8_lossy(&recovered.stderr)
+            );
             let mut digest_info = hex::decode("3031300d060960864801650304020105000420").unwrap();
             digest_info.extend_from_slice(&Sha256::digest(policy.as_bytes()));
             assert_eq!(recovered.stdout, digest_info);
@@ -195,11 +226,21 @@ fn refused_start(change: impl FnOnce(&mut TestConfig), key_pair_id: &str, within
     let started = Instant::now();
     let out = serve_expecting_exit_with(&config, &AWS_ENV, within + Duration::from_secs(5));
     assert!(started.elapsed() < within, "took {:?}", started.elapsed());
-    assert_eq!(out.status.code(), Some(2), "stdout {:?} stderr {:?}", out.stdout, out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout {:?} stderr {:?}",
+        out.stdout,
+        out.stderr
+    );
     assert_eq!(out.stderr.len(), 1, "{:#?}", out.stderr);
     let line = out.stderr[0].clone();
     assert!(line.starts_with("error: ") && line.contains(key_pair_id), "{line}");
-    assert!(!out.stdout.iter().any(|l| l.contains("cfsign listening")), "{:#?}", out.stdout);
+    assert!(
+        !out.stdout.iter().any(|l| l.contains("cfsign listening")),
+        "{:#?}",
+        out.stdout
+    );
     line
 }
 
@@ -247,12 +288,18 @@ fn a_kms_key_cfsign_cannot_use_stops_the_start_saying_why() {
     // Key specs and usages CloudFront cannot use.
     let big = moto.create_key("RSA_4096");
     let line = refused_start(|c| kms_distributions(c, &url, &big, None), RSA_KPID, quick);
-    assert!(line.contains("RSA_4096") && line.contains("RSA 2048 and ECDSA P-256"), "{line}");
+    assert!(
+        line.contains("RSA_4096") && line.contains("RSA 2048 and ECDSA P-256"),
+        "{line}"
+    );
     let encrypting = moto.create_key_for("RSA_2048", "ENCRYPT_DECRYPT");
     let line = refused_start(|c| kms_distributions(c, &url, &encrypting, None), RSA_KPID, quick);
     assert!(line.contains("not a signing key"), "{line}");
     let missing = MotoKey {
-        arn: rsa.arn.replace(rsa.arn.rsplit('/').next().unwrap(), "00000000-0000-0000-0000-000000000000"),
+        arn: rsa.arn.replace(
+            rsa.arn.rsplit('/').next().unwrap(),
+            "00000000-0000-0000-0000-000000000000",
+        ),
         public_key_pem: String::new(),
     };
     let line = refused_start(|c| kms_distributions(c, &url, &missing, None), RSA_KPID, quick);
@@ -289,7 +336,7 @@ fn operations(metrics: &str, result: &str) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_throttled_stalled_or_refusing_kms_is_503_within_the_timeout_then_200_again() {
+async fn a_throttled_stalled_or_refusing_kms_is_503_within_the_timeout_and_200_once_it_answers() {
     let Some(moto) = Moto::start("KMS throttling and timeouts") else {
         return;
     };
@@ -320,28 +367,40 @@ async fn a_throttled_stalled_or_refusing_kms_is_503_within_the_timeout_then_200_
         assert!(headers.contains_key("retry-after"), "{headers:?}");
         assert!(took < timeout + Duration::from_secs(2), "{mode:?} took {took:?}");
         if mode == Mode::Stall {
-            assert!(took >= timeout - Duration::from_millis(50), "answered before the timeout: {took:?}");
+            assert!(
+                took >= timeout - Duration::from_millis(50),
+                "answered before the timeout: {took:?}"
+            );
         }
         assert!(proxy.seen(mode) >= 1, "{mode:?} reached the proxy");
         let metrics = server.metrics_text().await;
         assert!(operations(&metrics, result) >= 1.0, "{result}:\n{metrics}");
-        assert!(!body.to_string().contains("Rate exceeded"), "no KMS detail in the answer: {body}");
+        assert!(
+            !body.to_string().contains("Rate exceeded"),
+            "no KMS detail in the answer: {body}"
+        );
     }
 
     proxy.set(Mode::Pass);
     let (status, _, body) = sign(&server, next()).await;
     assert_eq!(status, 200, "passes again: {body}");
 
-    // A disabled key: KMS refuses (an operator must act), still a 503.
-    moto.disable(&rsa.arn);
+    // KMS refuses (the role lacks kms:Sign: an operator must act): still a
+    // 503, counted apart, the cause logged.
+    proxy.set(Mode::Deny);
     let (status, _, body) = sign(&server, next()).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["code"], "key_unavailable", "{body}");
+    assert!(proxy.seen(Mode::Deny) >= 1);
     let metrics = server.metrics_text().await;
     assert!(operations(&metrics, "refused") >= 1.0, "{metrics}");
     assert_eq!(operations(&metrics, "ok"), 2.0, "{metrics}");
     let logs = server.all_logs();
-    assert!(logs.contains("DisabledException"), "the cause is logged:\n{logs}");
+    assert!(logs.contains("AccessDeniedException"), "the cause is logged:\n{logs}");
+    assert!(
+        !body.to_string().contains("AccessDenied"),
+        "no KMS detail in the answer: {body}"
+    );
 }
 
 #[test]

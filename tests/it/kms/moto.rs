@@ -24,8 +24,8 @@ pub const AWS_ENV: [(&str, &str); 7] = [
     ("AWS_SESSION_TOKEN", "testing"),
     ("AWS_DEFAULT_REGION", REGION),
     ("AWS_EC2_METADATA_DISABLED", "true"),
-    ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
-    ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials"),
+    ("AWS_CONFIG_FILE", "/dev/null"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
 ];
 
 /// A key made in the local KMS.
@@ -72,7 +72,11 @@ impl Moto {
         let venv = venv();
         let server = venv.join("bin/moto_server");
         if !server.is_file() {
-            assert!(!in_ci(), "{} missing; CI must run tests/kms/setup.sh first", server.display());
+            assert!(
+                !in_ci(),
+                "{} missing; CI must run tests/kms/setup.sh first",
+                server.display()
+            );
             eprintln!("skipped: {what} (no moto_server; run tests/kms/setup.sh)");
             return None;
         }
@@ -127,11 +131,6 @@ impl Moto {
     /// A new signing key of `spec`.
     pub fn create_key(&self, spec: &str) -> MotoKey {
         self.create_key_for(spec, "SIGN_VERIFY")
-    }
-
-    /// Disables `arn` (KMS then answers Sign with DisabledException).
-    pub fn disable(&self, arn: &str) {
-        self.keys(&["disable", arn]);
     }
 }
 

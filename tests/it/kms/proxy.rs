@@ -1,7 +1,8 @@
 //! An HTTP proxy between cfsign and the local KMS, on a runtime of its own
 //! (so a test thread blocked waiting for cfsign to start does not stall
 //! it), that passes requests through, answers them as a throttling KMS
-//! does, or stalls them; switched per request.
+//! does, refuses them as KMS does without `kms:Sign`, or stalls them;
+//! switched per request.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,14 +23,16 @@ pub enum Mode {
     Throttle,
     /// Never answer (until the connection is dropped).
     Stall,
+    /// Answer 400 `AccessDeniedException`, as KMS does to a role without `kms:Sign`.
+    Deny,
 }
 
 struct State {
     mode: Mutex<Mode>,
     upstream: String,
     client: reqwest::Client,
-    /// Requests seen in each mode: Pass, Throttle, Stall.
-    seen: [AtomicUsize; 3],
+    /// Requests seen in each mode: Pass, Throttle, Stall, Deny.
+    seen: [AtomicUsize; 4],
 }
 
 /// A running proxy; stops on drop.
@@ -47,9 +50,9 @@ impl Proxy {
             .enable_all()
             .build()
             .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
+        // Bound here, served there: a test may already be inside a runtime.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(State {
             mode: Mutex::new(Mode::Pass),
@@ -62,6 +65,7 @@ impl Proxy {
         });
         let accepting = Arc::clone(&state);
         runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             while let Ok((stream, _)) = listener.accept().await {
                 let state = Arc::clone(&accepting);
                 tokio::spawn(async move {
@@ -109,6 +113,14 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
                 br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
             )))
             .unwrap(),
+        Mode::Deny => Response::builder()
+            .status(400)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amzn-ErrorType", "AccessDeniedException")
+            .body(Full::new(Bytes::from_static(
+                br#"{"__type":"AccessDeniedException","message":"User: arn:aws:sts::123456789012:assumed-role/cfsign/pod is not authorized to perform: kms:Sign"}"#,
+            )))
+            .unwrap(),
         Mode::Stall => {
             tokio::time::sleep(Duration::from_secs(300)).await;
             Response::builder().status(504).body(Full::default()).unwrap()
@@ -126,7 +138,10 @@ async fn forward(state: &State, request: Request<Incoming>) -> Response<Full<Byt
         .request(parts.method, format!("{}{path}", state.upstream))
         .body(body);
     for (name, value) in &parts.headers {
-        if !matches!(name.as_str(), "host" | "connection" | "content-length" | "transfer-encoding") {
+        if !matches!(
+            name.as_str(),
+            "host" | "connection" | "content-length" | "transfer-encoding"
+        ) {
             upstream = upstream.header(name, value);
         }
     }
