@@ -7,7 +7,10 @@
 //! queueing), on connections taken from a free-list of idle ones.
 //! Keys are distinct per request (`--same-key` repeats one), so nothing is
 //! cached unless asked. In `--body`, `{n}` is replaced by the request's
-//! number (distinct keys with a body of one's own). `--save-urls FILE`
+//! number (distinct keys with a body of one's own). With `--key-repeats R`
+//! each `{n}` is asked R times instead, `--concurrency` requests apart (so
+//! the repeats of one key are not in flight together): a signature-cache hit
+//! ratio of about 1 - 1/R. `--save-urls FILE`
 //! writes the `url` of every 200 to FILE, one a line (a 200 without a
 //! readable `url` writes a line that cannot verify), for
 //! `examples/verify_urls.rs`. `--get` sends `GET` without a body (for
@@ -53,6 +56,7 @@ struct Opts {
     save_urls: Option<String>,
     threads: usize,
     get: bool,
+    key_repeats: u64,
 }
 
 fn parse() -> Opts {
@@ -67,6 +71,7 @@ fn parse() -> Opts {
         save_urls: None,
         threads: 1,
         get: false,
+        key_repeats: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -82,6 +87,7 @@ fn parse() -> Opts {
             "--save-urls" => o.save_urls = Some(value()),
             "--threads" => o.threads = number::<usize>(&flag, &value()).max(1),
             "--get" => o.get = true,
+            "--key-repeats" => o.key_repeats = number::<u64>(&flag, &value()).max(1),
             other => fail(&format!("unknown flag {other}")),
         }
     }
@@ -139,6 +145,9 @@ struct Target {
     save_urls: Option<Mutex<BufWriter<std::fs::File>>>,
     /// `GET` with no body (`--get`: `/healthz`), else `POST` of the body.
     get: bool,
+    /// Requests that share one `{n}` (`--key-repeats`), and how far apart.
+    key_repeats: u64,
+    spacing: u64,
 }
 
 impl Target {
@@ -171,7 +180,20 @@ impl Target {
             body: BodyTemplate::new(body),
             save_urls: o.save_urls.as_deref().map(create),
             get: o.get,
+            key_repeats: o.key_repeats,
+            spacing: o.concurrency.max(1) as u64,
         }
+    }
+
+    /// The `{n}` of request `n`: itself, or with `--key-repeats R` the same
+    /// value for R requests `spacing` apart (blocks of R x spacing requests
+    /// covering `spacing` values).
+    fn key_of(&self, n: u64) -> u64 {
+        if self.key_repeats == 1 {
+            return n;
+        }
+        let block = self.key_repeats * self.spacing;
+        n / block * self.spacing + n % self.spacing
     }
 
     fn request(&self, n: u64) -> Request<Full<Bytes>> {
@@ -181,7 +203,7 @@ impl Target {
             req.headers_mut().insert(HOST, self.host.clone());
             return req;
         }
-        let mut req = Request::new(Full::new(self.body.render(n)));
+        let mut req = Request::new(Full::new(self.body.render(self.key_of(n))));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = self.path.clone();
         let headers = req.headers_mut();
