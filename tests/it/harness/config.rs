@@ -249,6 +249,7 @@ impl Key {
     }
 
     /// The KMS key `key_id` at `endpoint_url`, in `region`.
+    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
     pub fn kms(key_pair_id: &str, key_id: &str, region: &str, endpoint_url: &str) -> Self {
         Self {
             kms: Some(key_id.to_owned()),

@@ -457,3 +457,78 @@ fn cfsign_sign_with_a_kms_key_prints_a_url_that_verifies_and_refuses_sha1() {
         out.stderr
     );
 }
+
+/// SIGHUP, then waits (bounded) for one more log line starting with `message`.
+async fn reload_and_wait(server: &Server, message: &str) {
+    let count = || {
+        server
+            .json_lines()
+            .iter()
+            .filter(|v| v["message"].as_str().is_some_and(|m| m.starts_with(message)))
+            .count()
+    };
+    let before = count();
+    server.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while count() == before {
+        assert!(
+            Instant::now() < deadline,
+            "no {message:?} after SIGHUP:\n{}",
+            server.all_logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_rotates_to_a_new_kms_key_and_a_broken_one_keeps_the_old() {
+    let Some(moto) = Moto::start("KMS key rotation") else {
+        return;
+    };
+    let old = moto.create_key("RSA_2048");
+    let new = moto.create_key("ECC_NIST_P256");
+    let server = Server::start_with(&AWS_ENV, |c| kms_distributions(c, &moto.url, &old, None));
+    let rewrite = |change: &dyn Fn(&mut TestConfig)| {
+        let mut c = TestConfig::binary(server.dir.path());
+        kms_distributions(&mut c, &moto.url, &old, None);
+        change(&mut c);
+        c.write(&server.config);
+    };
+    let body = |n: u32| json!({ "key": format!("uploads/rotation-{n}.pdf") });
+
+    let (status, _, answer) = sign(&server, body(1)).await;
+    assert_eq!(
+        (status, answer["key_pair_id"].as_str()),
+        (200, Some(RSA_KPID)),
+        "{answer}"
+    );
+
+    // The new key joins, active; the old one stays for /v1/verify.
+    rewrite(&|c| {
+        let keys = &mut c.distribution("reports").keys;
+        keys[0].active = Some(false);
+        keys.push(Key::kms(EC_KPID, &new.arn, REGION, &moto.url).active(true));
+    });
+    reload_and_wait(&server, "configuration reloaded").await;
+    let (status, _, answer) = sign(&server, body(2)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["key_pair_id"], EC_KPID, "{answer}");
+    assert!(cfsign_verifies(
+        answer["url"].as_str().unwrap(),
+        EC_KPID,
+        &new.public_key_pem
+    ));
+
+    // A reload naming a key KMS does not have is refused; the keys in use stay.
+    rewrite(&|c| {
+        let keys = &mut c.distribution("reports").keys;
+        keys[0].kms = Some(old.arn.replace(
+            old.arn.rsplit('/').next().unwrap(),
+            "00000000-0000-0000-0000-000000000000",
+        ));
+    });
+    reload_and_wait(&server, "reload refused").await;
+    let (status, _, answer) = sign(&server, body(3)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["key_pair_id"], EC_KPID, "{answer}");
+}
