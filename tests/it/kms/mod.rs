@@ -346,6 +346,7 @@ async fn a_throttled_stalled_or_refusing_kms_is_503_within_the_timeout_and_200_o
     let server = Server::start_with(&AWS_ENV, |c| {
         kms_distributions(c, &proxy.url, &rsa, None);
         c.distribution("reports").keys[0].timeout = Some("1s".into());
+        c.distribution("reports").keys[0].max_concurrency = Some(2);
     });
     // Each request a new object: a new policy, never a cached signature.
     let mut n = 0;
@@ -380,6 +381,23 @@ async fn a_throttled_stalled_or_refusing_kms_is_503_within_the_timeout_and_200_o
             "no KMS detail in the answer: {body}"
         );
     }
+
+    // Five at once against a stalled KMS: two calls reach it
+    // (max_concurrency) while the others wait for a slot; all five are 503
+    // within the timeout. (A waiter that gets a slot as a holder times out
+    // may still start a call just before its own deadline.)
+    let started = Instant::now();
+    let bodies: Vec<_> = (0..5).map(|_| next()).collect();
+    let answers = futures_util::future::join_all(bodies.into_iter().map(|b| sign(&server, b))).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    assert_eq!(statuses, [503; 5]);
+    assert!(
+        started.elapsed() < timeout + Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    let at_once = proxy.arrived(Mode::Stall, started, timeout * 9 / 10);
+    assert_eq!(at_once, 2, "calls in flight at once");
 
     proxy.set(Mode::Pass);
     let (status, _, body) = sign(&server, next()).await;

@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -33,6 +33,8 @@ struct State {
     client: reqwest::Client,
     /// Requests seen in each mode: Pass, Throttle, Stall, Deny.
     seen: [AtomicUsize; 4],
+    /// When each request arrived, and in which mode.
+    arrivals: Mutex<Vec<(Mode, Instant)>>,
 }
 
 /// A running proxy; stops on drop.
@@ -62,6 +64,7 @@ impl Proxy {
                 .build()
                 .unwrap(),
             seen: Default::default(),
+            arrivals: Mutex::default(),
         });
         let accepting = Arc::clone(&state);
         runtime.spawn(async move {
@@ -91,6 +94,15 @@ impl Proxy {
     pub fn seen(&self, mode: Mode) -> usize {
         self.state.seen[mode as usize].load(Ordering::SeqCst)
     }
+
+    /// How many requests arrived in `mode` between `from` and `from + within`.
+    pub fn arrived(&self, mode: Mode, from: Instant, within: Duration) -> usize {
+        let arrivals = self.state.arrivals.lock().unwrap();
+        arrivals
+            .iter()
+            .filter(|(m, at)| *m == mode && *at >= from && *at < from + within)
+            .count()
+    }
 }
 
 impl Drop for Proxy {
@@ -104,6 +116,7 @@ impl Drop for Proxy {
 async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let mode = *state.mode.lock().unwrap();
     state.seen[mode as usize].fetch_add(1, Ordering::SeqCst);
+    state.arrivals.lock().unwrap().push((mode, Instant::now()));
     Ok(match mode {
         Mode::Throttle => Response::builder()
             .status(400)
