@@ -550,3 +550,64 @@ async fn sighup_rotates_to_a_new_kms_key_and_a_broken_one_keeps_the_old() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["key_pair_id"], EC_KPID, "{answer}");
 }
+
+/// The first fenced block of `lang` after `heading` in the README.
+fn readme_block(heading: &str, after: &str, lang: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?} in the README"))..];
+    let section = &section[section
+        .find(after)
+        .unwrap_or_else(|| panic!("no {after:?} under {heading:?}"))..];
+    let fence = format!("```{lang}\n");
+    let start = section
+        .find(&fence)
+        .unwrap_or_else(|| panic!("no {lang} block after {after:?}"))
+        + fence.len();
+    let end = start + section[start..].find("```").unwrap();
+    // Indented blocks (inside a list item) lose their indentation.
+    section[start..end]
+        .lines()
+        .map(str::trim_start)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_readmes_kms_configuration_and_iam_policy_are_what_cfsign_reads() {
+    let block = readme_block("### AWS KMS", "signs for one key pair id", "toml");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hmac.secret"), crate::harness::tokens::HMAC_SECRET).unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, format!("{}\n{block}\n", TestConfig::binary(dir.path()).render())).unwrap();
+    let c = cfsign::config::load(&path).unwrap();
+    let reports = &c.distributions[0];
+    assert_eq!(reports.hash_algorithm.as_str(), "SHA256");
+    let key = &reports.keys[0];
+    match &key.source {
+        cfsign::keys::KeySource::Kms(kms) => {
+            assert!(kms.key_id.starts_with("arn:aws:kms:eu-west-1:"), "{kms:?}");
+            assert_eq!((kms.region.as_deref(), kms.endpoint_url.as_deref()), (None, None));
+        }
+        other => panic!("not a KMS key: {other:?}"),
+    }
+    assert_eq!(
+        (key.limits.concurrency, key.limits.timeout),
+        (32, Duration::from_secs(2))
+    );
+    assert!(key.active && key.public_key_file.is_some());
+
+    let policy: serde_json::Value =
+        serde_json::from_str(&readme_block("### AWS KMS", "The role needs exactly this", "json")).unwrap();
+    let statement = &policy["Statement"][0];
+    assert_eq!(statement["Action"], json!(["kms:Sign", "kms:GetPublicKey"]));
+    assert_eq!(statement["Resource"].as_str(), Some(key_id_of(key)));
+}
+
+fn key_id_of(key: &cfsign::config::SigningKeyConfig) -> &str {
+    match &key.source {
+        cfsign::keys::KeySource::Kms(kms) => &kms.key_id,
+        _ => "",
+    }
+}
