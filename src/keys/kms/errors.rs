@@ -6,7 +6,7 @@
 
 use std::error::Error;
 
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 
 use crate::keys::RemoteKeyError;
 
@@ -43,18 +43,41 @@ where
             service_kind(code, status, text)
         }
         SdkError::TimeoutError(_) => RemoteKeyError::Unavailable("KMS did not answer in time".into()),
-        SdkError::DispatchFailure(_) => {
-            RemoteKeyError::Unavailable(format!("cannot reach KMS: {}", DisplayErrorContext(error)))
+        // Credentials are resolved on the way out: none found is a dispatch
+        // failure too (at start an error; later, a refresh that failed).
+        SdkError::DispatchFailure(_) if causes(error).contains("no providers in chain provided credentials") => {
+            RemoteKeyError::Unavailable(
+                "no AWS credentials: none of the environment, profile, web identity (IRSA), container or \
+                 instance metadata gave any"
+                    .into(),
+            )
         }
+        SdkError::DispatchFailure(_) => RemoteKeyError::Unavailable(format!("cannot reach KMS: {}", causes(error))),
         SdkError::ResponseError(response) => RemoteKeyError::Unavailable(format!(
             "unreadable KMS answer (HTTP {}): {}",
             response.raw().status().as_u16(),
-            DisplayErrorContext(error)
+            causes(error)
         )),
-        // Before anything was sent: a request cfsign could not build
-        // (credentials, an endpoint that does not resolve) is an operator's matter.
-        _ => RemoteKeyError::Refused(format!("{}", DisplayErrorContext(error))),
+        // Before anything was sent: a request cfsign could not build is an
+        // operator's matter.
+        _ => RemoteKeyError::Refused(causes(error)),
     }
+}
+
+/// `error` and its sources, each once, joined with ": " (the SDK's own
+/// rendering appends a `Debug` dump).
+fn causes(error: &(dyn Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The kind of a KMS error answer with `code` and HTTP `status`.

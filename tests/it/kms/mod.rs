@@ -222,9 +222,20 @@ async fn kms_rsa_and_ecdsa_keys_sign_urls_that_cfsign_and_openssl_verify() {
 /// Starts `cfsign serve` on `change`, expects it to refuse to start, and
 /// returns its one error line (also checking it names `key_pair_id`).
 fn refused_start(change: impl FnOnce(&mut TestConfig), key_pair_id: &str, within: Duration) -> String {
+    refused_start_with(change, key_pair_id, within, &[])
+}
+
+/// As [`refused_start`], with `overrides` over [`AWS_ENV`].
+fn refused_start_with(
+    change: impl FnOnce(&mut TestConfig),
+    key_pair_id: &str,
+    within: Duration,
+    overrides: &[(&str, &str)],
+) -> String {
     let (_dir, config) = config_dir(change);
+    let env: Vec<(&str, &str)> = AWS_ENV.iter().chain(overrides).copied().collect();
     let started = Instant::now();
-    let out = serve_expecting_exit_with(&config, &AWS_ENV, within + Duration::from_secs(5));
+    let out = serve_expecting_exit_with(&config, &env, within + Duration::from_secs(5));
     assert!(started.elapsed() < within, "took {:?}", started.elapsed());
     assert_eq!(
         out.status.code(),
@@ -304,6 +315,19 @@ fn a_kms_key_cfsign_cannot_use_stops_the_start_saying_why() {
     };
     let line = refused_start(|c| kms_distributions(c, &url, &missing, None), RSA_KPID, quick);
     assert!(line.contains("NotFoundException"), "{line}");
+
+    // No credentials anywhere in the chain.
+    let line = refused_start_with(
+        |c| kms_distributions(c, &url, &rsa, None),
+        RSA_KPID,
+        quick,
+        &[
+            ("AWS_ACCESS_KEY_ID", ""),
+            ("AWS_SECRET_ACCESS_KEY", ""),
+            ("AWS_SESSION_TOKEN", ""),
+        ],
+    );
+    assert!(line.contains("no AWS credentials"), "{line}");
 
     // Nothing listening at the endpoint.
     let closed = format!("http://127.0.0.1:{}", moto::free_port());
