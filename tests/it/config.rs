@@ -52,8 +52,11 @@ fn the_example_files_commented_kms_key_parses() {
     let copy = dir.path().join("example.toml");
     std::fs::write(&copy, uncommented).unwrap();
     let c = config::load(&copy).unwrap();
-    let key = &c.distributions[0].keys[1];
-    assert_eq!(key.key_pair_id, "K3KMSEXAMPLE01");
+    let key = c.distributions[0]
+        .keys
+        .iter()
+        .find(|k| k.key_pair_id == "K3KMSEXAMPLE01")
+        .unwrap();
     match &key.source {
         cfsign::keys::KeySource::Kms(kms) => {
             assert!(kms.key_id.starts_with("arn:aws:kms:eu-west-1:"), "{kms:?}");
