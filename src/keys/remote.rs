@@ -4,12 +4,14 @@
 //! counts every outcome; the pipeline answers any failure 503 +
 //! `Retry-After` (`key_unavailable`), never a hang.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::sync::Semaphore;
 
 use crate::signing::{HashAlgorithm, KeyAlgorithm, KeyPairId, PublicKey};
@@ -79,13 +81,34 @@ pub struct RemoteLimits {
     pub timeout: Duration,
 }
 
-/// A remote key as the pipeline uses it: bounded, timed and counted.
-#[derive(Debug, Clone)]
+/// A signature on its way, awaited by every request for the same policy.
+type InFlight = Shared<BoxFuture<'static, Result<Vec<u8>, RemoteKeyError>>>;
+
+/// A remote key as the pipeline uses it: bounded, timed and counted, and
+/// asked once for a policy however many requests want it at once.
+#[derive(Clone)]
 pub struct RemoteSigner {
     key: Arc<dyn RemoteKey>,
     id: KeyPairId,
     slots: Arc<Semaphore>,
     timeout: Duration,
+    /// Signatures being made, by digest and policy: a burst of requests for
+    /// a new resource costs one vault call (for KMS, one billed request
+    /// against the account's quota), not one per request.
+    in_flight: Arc<Mutex<InFlightMap>>,
+}
+
+/// In-flight signatures by digest and policy bytes.
+type InFlightMap = HashMap<(HashAlgorithm, Vec<u8>), InFlight>;
+
+impl fmt::Debug for RemoteSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteSigner")
+            .field("key", &self.key)
+            .field("id", &self.id)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RemoteSigner {
@@ -96,6 +119,7 @@ impl RemoteSigner {
             id,
             slots: Arc::new(Semaphore::new(limits.concurrency.max(1))),
             timeout: limits.timeout,
+            in_flight: Arc::default(),
         }
     }
 
@@ -110,8 +134,32 @@ impl RemoteSigner {
     }
 
     /// Signs `message`, waiting at most the key's timeout for a slot and
-    /// the answer together; every outcome is counted and timed.
+    /// the answer together. A request for a policy already being signed
+    /// waits for that signature instead of asking the vault again.
     pub async fn sign(&self, message: Vec<u8>, hash: HashAlgorithm) -> Result<Vec<u8>, RemoteKeyError> {
+        let asked = (hash, message);
+        let signing = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            match in_flight.get(&asked) {
+                Some(signing) => signing.clone(),
+                None => {
+                    let this = self.clone();
+                    let message = asked.1.clone();
+                    let signing = async move { this.call(message, hash).await }.boxed().shared();
+                    in_flight.insert(asked.clone(), signing.clone());
+                    signing
+                }
+            }
+        };
+        let outcome = signing.await;
+        // The first to get the answer clears the entry: later requests find
+        // the signature in the cache (or, after a failure, ask again).
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&asked);
+        outcome
+    }
+
+    /// One call to the vault; every outcome is counted and timed.
+    async fn call(&self, message: Vec<u8>, hash: HashAlgorithm) -> Result<Vec<u8>, RemoteKeyError> {
         let started = Instant::now();
         let outcome = tokio::time::timeout(self.timeout, async {
             let _slot = self
@@ -209,17 +257,34 @@ mod tests {
             timeout: Duration::from_secs(5),
         };
         let (signer, most) = signer(Duration::from_millis(20), limits);
-        let calls = (0..8).map(|_| signer.sign(b"policy".to_vec(), HashAlgorithm::Sha256));
-        for signature in futures_util::future::join_all(calls).await {
-            let signature = signature.unwrap();
-            assert!(
-                signer
-                    .key()
-                    .public_key()
-                    .verify(b"policy", &signature, HashAlgorithm::Sha256)
-            );
+        let policies: Vec<Vec<u8>> = (0..8).map(|i| format!("policy {i}").into_bytes()).collect();
+        let calls = policies.iter().map(|p| signer.sign(p.clone(), HashAlgorithm::Sha256));
+        let signatures = futures_util::future::join_all(calls).await;
+        for (signature, policy) in signatures.into_iter().zip(&policies) {
+            let public = signer.key().public_key();
+            assert!(public.verify(policy, &signature.unwrap(), HashAlgorithm::Sha256));
         }
         assert_eq!(most.load(Ordering::SeqCst), 2, "at most `concurrency` calls at once");
+    }
+
+    #[tokio::test]
+    async fn requests_for_one_policy_at_once_cost_one_call() {
+        let limits = RemoteLimits {
+            concurrency: 8,
+            timeout: Duration::from_secs(5),
+        };
+        let (signer, most) = signer(Duration::from_millis(50), limits);
+        let same = (0..6).map(|_| signer.sign(b"one policy".to_vec(), HashAlgorithm::Sha256));
+        let other = signer.sign(b"another".to_vec(), HashAlgorithm::Sha256);
+        let (same, other) = tokio::join!(futures_util::future::join_all(same), other);
+        let first = same[0].clone().unwrap();
+        assert!(
+            same.iter().all(|s| s.as_ref() == Ok(&first)),
+            "one signature for all six"
+        );
+        assert!(other.is_ok());
+        assert_eq!(most.load(Ordering::SeqCst), 2, "one call per policy, the two at once");
+        assert!(signer.in_flight.lock().unwrap().is_empty(), "nothing left in flight");
     }
 
     #[tokio::test]
