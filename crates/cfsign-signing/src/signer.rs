@@ -83,20 +83,7 @@ impl<'a> Signer<'a> {
     pub fn sign_url(&self, url: &SignableUrl, policy: &Policy, hash: HashAlgorithm) -> Result<SignedUrl, KeyError> {
         let json = policy.to_json();
         let signature = self.signature(&json, hash)?;
-        Ok(self.assemble_url(url, policy, &json, hash, &signature))
-    }
-
-    /// Builds the signed URL from a signature already made over
-    /// `policy_json`: see [`assemble_url`].
-    pub fn assemble_url(
-        &self,
-        url: &SignableUrl,
-        policy: &Policy,
-        json: &str,
-        hash: HashAlgorithm,
-        signature: &str,
-    ) -> SignedUrl {
-        assemble_url(self.key_pair_id, url, policy, json, hash, signature)
+        Ok(assemble_url(self.key_pair_id, url, policy, &json, hash, &signature))
     }
 
     /// Signs `policy` as cookies. Canned cookies only for a canned-shaped
@@ -104,19 +91,7 @@ impl<'a> Signer<'a> {
     pub fn sign_cookies(&self, policy: &Policy, hash: HashAlgorithm) -> Result<SignedCookies, KeyError> {
         let json = policy.to_json();
         let signature = self.signature(&json, hash)?;
-        Ok(self.assemble_cookies(policy, &json, hash, signature))
-    }
-
-    /// Builds the cookies from a signature already made over `json`: see
-    /// [`assemble_cookies`].
-    pub fn assemble_cookies(
-        &self,
-        policy: &Policy,
-        json: &str,
-        hash: HashAlgorithm,
-        signature: String,
-    ) -> SignedCookies {
-        assemble_cookies(self.key_pair_id, policy, json, hash, signature)
+        Ok(assemble_cookies(self.key_pair_id, policy, &json, hash, signature))
     }
 }
 
