@@ -163,24 +163,40 @@ impl Pkcs11Uri {
     }
 }
 
-/// `text` without a `pin-value` query attribute (its value replaced), for
-/// messages: a URI with a PIN in it is refused, and the refusal must not
-/// print the PIN.
+/// `text` with the value of every `pin-value` attribute replaced, in the
+/// path as in the query, whatever the name's case or percent-escapes: for
+/// messages, since a URI with a PIN in it is refused and the refusal must
+/// not print the PIN.
 pub fn redact(text: &str) -> String {
-    let Some((path, query)) = text.split_once('?') else {
-        return text.to_owned();
+    let (path, query) = match text.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (text, None),
     };
-    let query: Vec<&str> = query
-        .split('&')
+    let path = redact_attributes(path, ';');
+    match query {
+        Some(query) => format!("{path}?{}", redact_attributes(query, '&')),
+        None => path,
+    }
+}
+
+/// `attributes` (joined by `separator`) with any `pin-value`'s value replaced.
+fn redact_attributes(attributes: &str, separator: char) -> String {
+    let pieces: Vec<String> = attributes
+        .split(separator)
         .map(|a| {
-            if a.starts_with("pin-value") {
-                "pin-value=(redacted)"
+            let name = a.split_once('=').map_or(a, |(n, _)| n);
+            let name = percent_encoding::percent_decode_str(name)
+                .decode_utf8_lossy()
+                .to_ascii_lowercase();
+            if name.trim_start_matches("pkcs11:").trim() == "pin-value" {
+                let prefix = if a.starts_with("pkcs11:") { "pkcs11:" } else { "" };
+                format!("{prefix}pin-value=(redacted)")
             } else {
-                a
+                a.to_owned()
             }
         })
         .collect();
-    format!("{path}?{}", query.join("&"))
+    pieces.join(&separator.to_string())
 }
 
 fn once(seen: &mut Vec<String>, name: &str) -> Result<(), UriError> {
@@ -337,6 +353,20 @@ mod tests {
             "pkcs11:token=a?module-path=/m.so"
         );
         assert_eq!(redact("pkcs11:token=a"), "pkcs11:token=a");
+        // In the path too, in any case or escaped: the PIN is never echoed.
+        for text in [
+            "pkcs11:object=k;pin-value=hunter2?module-path=/m.so",
+            "pkcs11:pin-value=hunter2;object=k",
+            "pkcs11:object=k;PIN-Value=hunter2",
+            "pkcs11:object=k;pin%2Dvalue=hunter2",
+            "pkcs11:object=k?PIN-VALUE=hunter2",
+        ] {
+            assert!(!redact(text).contains("hunter2"), "{}", redact(text));
+            if let Err(e) = Pkcs11Uri::parse(text) {
+                assert!(!e.to_string().contains("hunter2"), "{e}");
+            }
+        }
+        assert_eq!(redact("pkcs11:object=k;token=t"), "pkcs11:object=k;token=t");
     }
 
     proptest::proptest! {
