@@ -397,7 +397,7 @@ ECDSA_DISTINCT = '{"distribution":"clips","key":"bench/{n}.mp4","ttl_seconds":36
 
 class Baseline(Service):
     """`examples/baseline.rs`: bare axum on the runtime configuration cfsign
-    runs with here (one runtime thread per two cores, SCHED_BATCH), the same
+    runs with here (one runtime thread per core, SCHED_BATCH), the same
     JSON shapes, nothing else."""
 
     def __init__(self, tmp, threads):
@@ -428,7 +428,7 @@ def framework(tmp, seconds, n, openssl_multi):
     resources against `openssl speed -multi`. cfsign runs with production
     logging and the audit trail on (both to /dev/null). The two servers
     alternate within each of the `n` rounds."""
-    threads = max(1, (os.cpu_count() or 2) // 2)
+    threads = os.cpu_count() or 1
     cases = {
         "healthz": ("/healthz", None),
         "cache_hit": (None, CACHE_HIT),

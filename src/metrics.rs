@@ -13,12 +13,7 @@ use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::http::routes::RouteNames;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
@@ -71,17 +66,11 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Middleware counting requests and timing them by route template and
-/// status (`cfsign_http_requests_total`, `cfsign_http_request_duration_seconds`).
-/// It runs outside routing, the timeout and load shedding, so it also counts
-/// timeouts, sheds and panics; requests to no route are labelled
-/// `unmatched`. The time is until the response head: bodies are small and
-/// already built.
-pub async fn track_requests(State(routes): State<RouteNames>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = routes.of(request.uri().path());
-    let response = next.run(request).await;
-    let status = response.status();
+/// Counts an answered request and its time by route template and status
+/// (`cfsign_http_requests_total`, `cfsign_http_request_duration_seconds`);
+/// called by `http::envelope` for every answer. Requests to no route are
+/// labelled `unmatched`.
+pub fn http_request(route: &'static str, status: axum::http::StatusCode, took: std::time::Duration) {
     let (count, duration) = cached(http_series(), &[route, status.as_str()], || {
         let status = status.as_str().to_owned();
         (
@@ -89,9 +78,8 @@ pub async fn track_requests(State(routes): State<RouteNames>, request: Request, 
             metrics::histogram!(families::HTTP_DURATION, "route" => route, "status" => status),
         )
     });
-    duration.record(started.elapsed().as_secs_f64());
+    duration.record(took.as_secs_f64());
     count.increment(1);
-    response
 }
 
 /// Series registered once per set of label values, looked up by them: the

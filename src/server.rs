@@ -133,7 +133,7 @@ async fn serve_until(
 ) -> std::io::Result<()> {
     let grace = options.server.shutdown_grace;
     let drain_delay = options.server.drain_delay;
-    let router = http::router(state.clone(), &options);
+    let app = http::service(state.clone(), &options);
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let draining = Arc::clone(&state.draining);
     tokio::spawn(async move {
@@ -166,7 +166,7 @@ async fn serve_until(
         };
         tokio::spawn(http::serve(metrics, router, limits, stopped(stop_rx.clone())));
     }
-    let server = http::serve(listener, router, limits, stopped(stop_rx.clone()));
+    let server = http::serve(listener, app, limits, stopped(stop_rx.clone()));
     let deadline = async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
         tokio::time::sleep(grace).await;

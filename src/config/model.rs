@@ -71,7 +71,7 @@ pub struct ServerConfig {
     pub max_concurrent_requests: usize,
     /// Threads running HTTP, authentication and signature-cache hits (the
     /// async runtime); RSA work runs on `signing.workers` instead.
-    /// 0 = half the cores, at least one: see [`ServerConfig::io_threads`].
+    /// 0 = one per core: see [`ServerConfig::io_threads`].
     pub io_threads: usize,
     /// After SIGTERM/Ctrl-C, time during which `/readyz` is already 503 but
     /// new connections are still served, so load balancers can stop routing
@@ -118,15 +118,17 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// The runtime's worker threads: as configured, or half the cores (at
-    /// least one). Why not one per core: the signing workers already take
-    /// one per core, and on a small machine a second runtime thread mostly
-    /// adds wake-ups that preempt a signature (measured: 2 vCPUs sign ~7%
-    /// more URLs per second over HTTP with one runtime thread than with two,
-    /// while one thread still serves ~15k cache hits per second).
+    /// The runtime's worker threads: as configured, or one per core.
+    ///
+    /// Why not fewer, although the signing workers take one per core too:
+    /// the runtime threads run under `SCHED_BATCH` (`cli::serve`), so their
+    /// wake-ups do not preempt a signature, and when the signers are idle
+    /// (signature-cache hits, ECDSA keys) a single runtime thread was the
+    /// limit with most of a core left idle (README, Performance: measured
+    /// in alternating rounds on 2 vCPUs).
     pub fn io_threads(&self) -> usize {
         match self.io_threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2)),
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             n => n,
         }
     }

@@ -2,10 +2,7 @@
 //! `application/problem+json` `{type, title, status, detail, code, request_id}`.
 //! 5xx bodies say nothing internal; their cause is logged once here.
 
-use axum::Json;
-use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -104,12 +101,12 @@ impl Problem {
         }
     }
 
+    /// The answer's status and headers, with the problem kept beside it:
+    /// its body is written once, by [`problem_body`], when the request id
+    /// is known.
     fn into_response_with(self, extra: impl FnOnce(&mut Response)) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, Json(&self)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        let mut response = status.into_response();
         extra(&mut response);
         response.extensions_mut().insert(self);
         response
@@ -225,20 +222,23 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Middleware: puts the request id into every problem body, and turns any
-/// other error response without a body (timeouts, framework rejections) into
-/// a problem document too, so every 4xx/5xx has the same shape.
-pub async fn problem_bodies(request: Request, next: Next) -> Response {
-    let request_id = super::request_id::request_id(request.extensions()).map(str::to_owned);
-    let response = next.run(request).await;
+/// Writes the problem document of an error answer, with `request_id` in
+/// it: the problem an [`ApiError`] left beside the answer, or, for an error
+/// answer without one (the timeout layer, framework rejections), the
+/// problem of its status. Every 4xx/5xx thus has the same shape. Other
+/// answers pass as they are.
+pub fn problem_body(mut response: Response, request_id: Option<&str>) -> Response {
     let status = response.status();
-    let problem = match response.extensions().get::<Problem>() {
-        Some(p) => p.clone(),
+    let problem = match response.extensions_mut().remove::<Problem>() {
+        Some(p) => p,
         None if status.is_client_error() || status.is_server_error() => generic(status),
         None => return response,
     };
     let (mut parts, _) = response.into_parts();
-    let problem = Problem { request_id, ..problem };
+    let problem = Problem {
+        request_id: request_id.map(str::to_owned),
+        ..problem
+    };
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     parts
         .headers

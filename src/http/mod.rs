@@ -1,10 +1,11 @@
 //! The HTTP transport: the router with its layers, and `serve`.
 //!
 //! Layers, outermost first: request id (set, then propagated), tracing span
-//! per request (Authorization marked sensitive), CORS, request metrics,
-//! problem bodies, panic → 500, timeout, load shedding over a concurrency
-//! limit, body size limit; then routing.
+//! per request (Authorization marked sensitive), CORS, request metrics and
+//! problem bodies ([`envelope`]), panic → 500, timeout, load shedding over a
+//! concurrency limit, body size limit; then routing.
 
+pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod request_id;
@@ -12,14 +13,16 @@ pub mod routes;
 pub mod serve;
 pub mod state;
 
+use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
-use axum::middleware;
+use axum::response::Response;
 use axum::{BoxError, Router};
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -47,16 +50,25 @@ pub struct HttpOptions {
     pub cors: CorsConfig,
 }
 
-/// The complete application: every route, every layer.
+/// The complete application as served ([`serve`]): every route, every layer.
 ///
 /// The layers wrap the router as a whole rather than each route
 /// (`Router::layer`), so a request clones one unboxed stack instead of one
 /// boxed service per layer per route: a measurable share of a cache hit.
 /// The route a request is for is named before routing ([`RouteNames`]).
-pub fn router(state: AppState, options: &HttpOptions) -> Router {
+pub fn service(
+    state: AppState,
+    options: &HttpOptions,
+) -> impl Service<Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
     let _ = crate::metrics::handle();
     let names = RouteNames::new(options.server.public_metrics);
-    let stack = ServiceBuilder::new()
+    ServiceBuilder::new()
+        // The trace layer's body type, as one body type.
+        .map_response(|response: axum::http::Response<_>| response.map(Body::new))
         .map_request(drop_malformed_request_id)
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -73,8 +85,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         // Outside the timeout, panic and problem layers, so that every answer
         // (a 408, a 500) carries the CORS headers and a browser can read it.
         .layer(cors(&options.cors))
-        .layer(middleware::from_fn_with_state(names, crate::metrics::track_requests))
-        .layer(middleware::from_fn(error::problem_bodies))
+        .layer(envelope::EnvelopeLayer::new(names))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -84,8 +95,14 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .load_shed()
         .concurrency_limit(options.server.max_concurrent_requests.max(1))
         .layer(DefaultBodyLimit::max(options.server.body_limit_bytes))
-        .service(routes(state, options));
-    Router::new().fallback_service(stack)
+        .service(routes(state, options))
+}
+
+/// [`service`] as a [`Router`], for driving it in process
+/// (`tower::ServiceExt::oneshot` in tests); `serve` takes the service itself
+/// and skips this router's own routing and boxing.
+pub fn router(state: AppState, options: &HttpOptions) -> Router {
+    Router::new().fallback_service(service(state, options))
 }
 
 /// Every route, and what is answered where none matches.

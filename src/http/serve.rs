@@ -23,15 +23,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
+use std::convert::Infallible;
+
+use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 /// Connection-level limits.
 #[derive(Debug, Clone, Copy)]
@@ -55,13 +58,32 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// JWKS client, log files, the metrics listener.
 const RESERVED_FDS: u64 = 64;
 
-/// Serves `router` on `listener` until `shutdown` resolves; then stops
+/// What `serve` serves: the application (`http::service`) or a router.
+pub trait App:
+    Service<axum::http::Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> App for S where
+    S: Service<axum::http::Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; then stops
 /// accepting, asks open connections to close after their requests, and
 /// waits for them (the caller bounds that wait). HTTP/1.1 and h2c (prior
 /// knowledge) are served.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: impl App,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -92,7 +114,7 @@ pub async fn serve(
         };
         let connection = Connection {
             builder: Arc::clone(&builder),
-            router: router.clone(),
+            app: app.clone(),
             limits,
             stop: stop_rx.clone(),
         };
@@ -176,23 +198,23 @@ fn raise_fd_limit() -> Option<u64> {
 }
 
 /// One accepted connection and what it needs.
-struct Connection {
+struct Connection<A> {
     builder: Arc<Builder<TokioExecutor>>,
-    router: Router,
+    app: A,
     limits: ConnectionLimits,
     stop: watch::Receiver<bool>,
 }
 
-impl Connection {
+impl<A: App> Connection<A> {
     async fn run(mut self, stream: TcpStream, peer: SocketAddr) {
         let activity = Arc::new(Activity::new());
         let tracker = Arc::clone(&activity);
         let service = self
-            .router
+            .app
             .clone()
             .map_request(move |mut request: hyper::Request<Incoming>| {
                 request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                request
+                request.map(Body::new)
             })
             .map_future(move |response| {
                 let request = tracker.begin();

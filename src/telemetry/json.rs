@@ -1,46 +1,50 @@
 //! JSON log lines in tracing-subscriber's own JSON shape (`flatten_event`,
 //! `with_current_span`: `timestamp`, `level`, the event's fields, `target`,
-//! `span` with the current span's fields and `name`), written without
-//! re-reading the span.
+//! `span` with the current span's fields and `name`), written straight into
+//! the line.
 //!
-//! tracing-subscriber keeps a span's fields as a JSON string, and its JSON
-//! formatter parses that string back into a map for every event inside the
-//! span, to write it out again. Here the stored object is copied in as it
-//! is. With one access line per request that parse was a measurable share
-//! of a cheap request (see README, Performance); `tests` holds the output
-//! to tracing-subscriber's, field for field.
+//! tracing-subscriber's `JsonFields` records an event's or a span's fields
+//! into a map of `serde_json::Value`s (an allocation per field) and then
+//! serialises the map; its JSON formatter also parses a span's stored fields
+//! back into a map for every event inside the span, to write them out
+//! again. With a span and an access line per request both were a measurable
+//! share of a cheap request (see README, Performance). Here fields are
+//! written as they are recorded ([`JsonMembers`]) and a span's stored object
+//! is copied in as it is; `tests` holds the output to tracing-subscriber's,
+//! field for field. (Members keep the order they were written in, where
+//! tracing-subscriber sorts them by name.)
 
-use std::fmt;
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
 
+use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::{JsonFields, Writer};
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// The event formatter of JSON logs (its fields formatter is [`JsonFields`]).
+/// The event formatter of JSON logs (its fields formatter is [`JsonMembers`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonLines;
 
-impl<S> FormatEvent<S, JsonFields> for JsonLines
+impl<S> FormatEvent<S, JsonMembers> for JsonLines
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, JsonFields>,
+        ctx: &FmtContext<'_, S, JsonMembers>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
         let meta = event.metadata();
         writer.write_str("{\"timestamp\":\"")?;
-        SystemTime.format_time(&mut writer)?;
+        write_time(&mut writer, std::time::SystemTime::now())?;
         write!(writer, "\",\"level\":\"{}\"", meta.level())?;
-        FIELDS.with_borrow_mut(|fields| -> fmt::Result {
-            fields.clear();
-            JsonFields::new().format_fields(Writer::new(fields), event)?;
-            write_members(&mut writer, fields)
-        })?;
+        let mut members = Members::after_first(&mut writer);
+        event.record(&mut members);
+        members.result?;
         writer.write_str(",\"target\":")?;
         write_str(&mut writer, meta.target())?;
         let span = event
@@ -51,7 +55,7 @@ where
             writer.write_str(",\"span\":{")?;
             let extensions = span.extensions();
             let stored = extensions
-                .get::<FormattedFields<JsonFields>>()
+                .get::<FormattedFields<JsonMembers>>()
                 .map_or("", |f| f.fields.as_str());
             let members = object_members(stored);
             writer.write_str(members)?;
@@ -66,22 +70,175 @@ where
     }
 }
 
-thread_local! {
-    /// The event's fields as a JSON object, reused from event to event.
-    static FIELDS: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-}
+/// The fields formatter of JSON logs: fields as one JSON object, with the
+/// values tracing-subscriber's `JsonFields` gives them (strings, integers,
+/// booleans and finite floats as themselves, non-finite floats as `null`,
+/// anything else as its `Debug` text; an `r#` prefix dropped, the `log.`
+/// fields of `log` records left out).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonMembers;
 
-/// `,` and the members of the JSON object `object`, if it has any.
-fn write_members(writer: &mut Writer<'_>, object: &str) -> fmt::Result {
-    let members = object_members(object);
-    if members.is_empty() {
-        return Ok(());
+impl<'writer> FormatFields<'writer> for JsonMembers {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> fmt::Result {
+        writer.write_char('{')?;
+        let mut members = Members::first(&mut writer);
+        fields.record(&mut members);
+        members.result?;
+        writer.write_char('}')
     }
-    writer.write_char(',')?;
-    writer.write_str(members)
+
+    /// A span's fields recorded after it was made: the object reopened and
+    /// the new members added.
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let had_members = !object_members(&current.fields).is_empty();
+        if current.fields.ends_with('}') {
+            current.fields.pop();
+        } else {
+            current.fields.clear();
+            current.fields.push('{');
+        }
+        let mut writer = current.as_writer();
+        let mut members = if had_members {
+            Members::after_first(&mut writer)
+        } else {
+            Members::first(&mut writer)
+        };
+        fields.record(&mut members);
+        members.result?;
+        writer.write_char('}')
+    }
 }
 
-/// What is between the braces of a JSON object written by [`JsonFields`]
+/// Writes each field it is shown as a `"name":value` member.
+struct Members<'a, 'w> {
+    writer: &'a mut Writer<'w>,
+    /// Whether a `,` goes before the next member.
+    comma: bool,
+    result: fmt::Result,
+}
+
+impl<'a, 'w> Members<'a, 'w> {
+    /// Members of an object that has none yet.
+    fn first(writer: &'a mut Writer<'w>) -> Self {
+        Self {
+            writer,
+            comma: false,
+            result: Ok(()),
+        }
+    }
+
+    /// Members following others already written.
+    fn after_first(writer: &'a mut Writer<'w>) -> Self {
+        Self {
+            writer,
+            comma: true,
+            result: Ok(()),
+        }
+    }
+
+    /// Writes `"name":` and then the value with `value`, unless `field` is
+    /// one to leave out.
+    fn member(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'w>) -> fmt::Result) {
+        let name = field.name();
+        if self.result.is_err() || name.starts_with("log.") {
+            return;
+        }
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.result = (|| {
+            if self.comma {
+                self.writer.write_char(',')?;
+            }
+            write_str(self.writer, name)?;
+            self.writer.write_char(':')?;
+            value(self.writer)
+        })();
+        self.comma = true;
+    }
+}
+
+impl Visit for Members<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.member(field, |w| write_str(w, value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.member(field, |w| w.write_str(itoa::Buffer::new().format(value)));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.member(field, |w| w.write_str(itoa::Buffer::new().format(value)));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.member(field, |w| w.write_str(if value { "true" } else { "false" }));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.member(field, |w| match value.is_finite() {
+            true => w.write_str(ryu::Buffer::new().format_finite(value)),
+            false => w.write_str("null"),
+        });
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.member(field, |w| write_debug(w, value));
+    }
+}
+
+thread_local! {
+    /// A `Debug` value's text before it is escaped, reused from value to value.
+    static DEBUG_TEXT: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// `value`'s `Debug` text as a JSON string.
+fn write_debug(writer: &mut Writer<'_>, value: &dyn fmt::Debug) -> fmt::Result {
+    // A value whose `Debug` logs would find the buffer taken: it gets its own.
+    DEBUG_TEXT.with(|text| match text.try_borrow_mut() {
+        Ok(mut text) => {
+            text.clear();
+            write!(text, "{value:?}")?;
+            write_str(writer, &text)
+        }
+        Err(_) => write_str(writer, &format!("{value:?}")),
+    })
+}
+
+thread_local! {
+    /// The second last written, and its text up to the fraction
+    /// (`2026-12-02T05:04:29`).
+    static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// `at` as tracing-subscriber's `SystemTime` timer writes it: RFC 3339 in
+/// UTC with microseconds (`2026-12-02T05:04:29.905726Z`). The date and time
+/// of day are formatted once per second and thread; the calendar arithmetic
+/// was a measurable share of a log line.
+fn write_time(writer: &mut Writer<'_>, at: std::time::SystemTime) -> fmt::Result {
+    let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let (secs, micros) = (since.as_secs(), since.subsec_micros());
+    SECOND.with_borrow_mut(|(second, text)| {
+        if *second != secs {
+            let whole = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            *text = humantime::format_rfc3339_seconds(whole).to_string();
+            text.pop(); // the `Z`
+            *second = secs;
+        }
+        writer.write_str(text)
+    })?;
+    let mut fraction = *b".000000Z";
+    let mut rest = micros;
+    for digit in fraction[1..7].iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    writer.write_str(std::str::from_utf8(&fraction).map_err(|_| fmt::Error)?)
+}
+
+/// What is between the braces of a JSON object written by [`JsonMembers`]
 /// (`""` for `{}` or anything else).
 fn object_members(object: &str) -> &str {
     object
@@ -91,10 +248,32 @@ fn object_members(object: &str) -> &str {
         .trim()
 }
 
-/// `s` as a JSON string.
+/// `s` as a JSON string. Most strings in log lines need no escaping and are
+/// copied between quotes; the others are escaped by serde_json.
 fn write_str(writer: &mut Writer<'_>, s: &str) -> fmt::Result {
-    let quoted = serde_json::to_string(s).map_err(|_| fmt::Error)?;
-    writer.write_str(&quoted)
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        writer.write_char('"')?;
+        writer.write_str(s)?;
+        return writer.write_char('"');
+    }
+    serde_json::to_writer(Utf8Sink(writer), s).map_err(|_| fmt::Error)
+}
+
+/// serde_json's output into a `fmt::Write`. serde_json writes a string as
+/// quotes, escape sequences (ASCII) and the runs of its text between them,
+/// so every piece is UTF-8 on its own.
+struct Utf8Sink<'a, 'w>(&'a mut Writer<'w>);
+
+impl std::io::Write for Utf8Sink<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(buf).map_err(std::io::Error::other)?;
+        self.0.write_str(text).map_err(std::io::Error::other)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +316,17 @@ mod tests {
         let _in = span.enter();
         tracing::info!(target: "cfsign::access", status = 200_u16, latency_ms = 1.25_f64, "request");
         tracing::warn!(error = %"it \"broke\"\n", flag = true, "odd: {}", 7);
+        tracing::info!(r#type = "kind", delta = -3_i64, ratio = f64::NAN, big = u64::MAX, list = ?["a\"", "b"]);
+        let late = tracing::info_span!("late", known = 1_u64, later = tracing::field::Empty);
+        late.record("later", "set \"afterwards\"");
+        let _late = late.enter();
+        tracing::info!("in a span recorded after it was made");
+        drop(_late);
+        let unset = tracing::info_span!("unset", later = tracing::field::Empty);
+        unset.record("later", 2.5_f64);
+        let _unset = unset.enter();
+        tracing::info!("in a span whose only field came later");
+        drop(_unset);
         let empty = tracing::info_span!("quiet");
         let _inner = empty.enter();
         tracing::error!("in a span without fields");
@@ -149,13 +339,7 @@ mod tests {
             .with_target(true)
             .with_ansi(false);
         let dispatch = if ours {
-            tracing::Dispatch::new(
-                builder
-                    .json()
-                    .fmt_fields(JsonFields::new())
-                    .event_format(JsonLines)
-                    .finish(),
-            )
+            tracing::Dispatch::new(builder.json().fmt_fields(JsonMembers).event_format(JsonLines).finish())
         } else {
             tracing::Dispatch::new(
                 builder
@@ -181,10 +365,66 @@ mod tests {
     #[test]
     fn every_line_is_the_json_tracing_subscriber_writes() {
         let (ours, theirs) = (lines(true), lines(false));
-        assert_eq!(ours.len(), 4);
+        assert_eq!(ours.len(), 7);
         assert_eq!(ours, theirs);
+        assert_eq!(ours[3]["type"], "kind");
+        assert_eq!(ours[3]["ratio"], serde_json::Value::Null);
+        assert_eq!(ours[4]["span"]["later"], "set \"afterwards\"");
+        assert_eq!(ours[5]["span"], serde_json::json!({ "later": 2.5, "name": "unset" }));
         assert_eq!(ours[1]["span"]["request_id"], "abc\"\\\u{1}é");
-        assert_eq!(ours[3]["span"], serde_json::json!({ "name": "quiet" }));
+        assert_eq!(ours[6]["span"], serde_json::json!({ "name": "quiet" }));
+    }
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        for s in [
+            "plain",
+            "",
+            "quote\"",
+            "back\\slash",
+            "nl\n",
+            "\u{1}\u{1f}",
+            "é ✓ \u{7f}",
+            "a \"b\"\tc",
+        ] {
+            let mut out = String::new();
+            write_str(&mut Writer::new(&mut out), s).unwrap();
+            assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_is_written_as_serde_json_writes_it(s in ".*") {
+            let mut out = String::new();
+            write_str(&mut Writer::new(&mut out), &s).unwrap();
+            proptest::prop_assert_eq!(out, serde_json::to_string(&s).unwrap());
+        }
+    }
+
+    #[test]
+    fn times_are_written_as_rfc_3339_with_microseconds() {
+        let epoch = std::time::UNIX_EPOCH;
+        for micros in [
+            0_u64,
+            1,
+            999_999,
+            1_764_650_669_905_726,
+            1_764_650_670_000_001,
+            253_402_300_799_999_999,
+        ] {
+            let at = epoch + std::time::Duration::from_micros(micros);
+            let mut out = String::new();
+            write_time(&mut Writer::new(&mut out), at).unwrap();
+            assert_eq!(out, humantime::format_rfc3339_micros(at).to_string(), "{micros}");
+        }
+        let mut out = String::new();
+        write_time(
+            &mut Writer::new(&mut out),
+            epoch + std::time::Duration::from_micros(1_764_650_669_905_726),
+        )
+        .unwrap();
+        assert_eq!(out, "2025-12-02T04:44:29.905726Z");
     }
 
     #[test]

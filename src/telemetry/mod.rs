@@ -51,7 +51,7 @@ pub fn init(format: LogFormat) -> LogGuard {
     let _ = if json {
         builder
             .json()
-            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .fmt_fields(json::JsonMembers)
             .event_format(json::JsonLines)
             .try_init()
     } else {

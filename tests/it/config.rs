@@ -69,13 +69,13 @@ fn the_example_files_commented_kms_key_parses() {
 }
 
 #[test]
-fn io_threads_default_to_half_the_cores_and_can_be_set() {
+fn io_threads_default_to_one_per_core_and_can_be_set() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = TestConfig::in_process(dir.path());
     let auto = c.load().unwrap();
     let cores = std::thread::available_parallelism().unwrap().get();
     assert_eq!(auto.server.io_threads, 0);
-    assert_eq!(auto.server.io_threads(), cores.div_ceil(2));
+    assert_eq!(auto.server.io_threads(), cores);
     c.server.other.insert("io_threads".into(), 3.into());
     assert_eq!(c.load().unwrap().server.io_threads(), 3);
 }

@@ -1,11 +1,11 @@
 //! `POST /v1/signed-cookies`: cookies in the body and as `Set-Cookie`
 //! headers with the distribution's attributes.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::post;
-use axum::{Json, Router};
 use serde::Serialize;
 
 use super::asked;
@@ -37,7 +37,7 @@ async fn sign_cookies(
     ClientAddr(client_ip): ClientAddr,
     RequestId(request_id): RequestId,
     body: Result<ApiJson<CookieRequest>, ApiError>,
-) -> Result<(HeaderMap, Json<CookieBody>), ApiError> {
+) -> Result<(HeaderMap, ApiJson<CookieBody>), ApiError> {
     let ctx = asked(&caller, &request_id, client_ip);
     let req = super::body(&state, &ctx, Kind::Cookies, body).await?;
     let answer = state.signing.cookies(&ctx, &req).await?;
@@ -53,7 +53,7 @@ async fn sign_cookies(
         let value = HeaderValue::from_str(value).map_err(|e| ApiError::Internal(Box::new(e)))?;
         headers.append(SET_COOKIE, value);
     }
-    Ok((headers, Json(CookieBody { answer, set_cookie })))
+    Ok((headers, ApiJson(CookieBody { answer, set_cookie })))
 }
 
 /// `; Domain=..; Path=..; Secure; HttpOnly; SameSite=..` — no `Expires` or

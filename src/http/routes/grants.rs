@@ -1,12 +1,13 @@
 //! `GET /v1/grants/me`: what the caller may sign, for frontends, with claim
 //! templates filled for this caller.
 
+use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::auth::Caller;
+use crate::http::extract::ApiJson;
 use crate::http::state::AppState;
 
 /// Routes of this module.
@@ -37,7 +38,7 @@ struct MyGrants {
     grants: Vec<GrantView>,
 }
 
-async fn my_grants(State(state): State<AppState>, caller: Caller) -> Json<MyGrants> {
+async fn my_grants(State(state): State<AppState>, caller: Caller) -> ApiJson<MyGrants> {
     let snapshot = state.signing.snapshot().load();
     let grants = snapshot
         .grants
@@ -63,7 +64,7 @@ async fn my_grants(State(state): State<AppState>, caller: Caller) -> Json<MyGran
             }
         })
         .collect();
-    Json(MyGrants {
+    ApiJson(MyGrants {
         issuer: caller.issuer.clone(),
         subject: caller.subject.clone(),
         grants,

@@ -1,14 +1,15 @@
 //! Probes, metrics and the served contract: `/healthz`, `/readyz`,
 //! `/metrics`, `/openapi.yaml`.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::json;
 
 use crate::http::error::ApiError;
+use crate::http::extract::ApiJson;
 use crate::http::state::AppState;
 
 /// The OpenAPI document, compiled in so the binary serves its own contract.
@@ -33,7 +34,14 @@ pub fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route(super::METRICS, get(metrics))
         .fallback(|| async { ApiError::NotFound })
+        .layer(axum::middleware::map_response(problem_without_id))
         .with_state(state)
+}
+
+/// Error answers of the metrics listener as problem documents (it has no
+/// request ids).
+async fn problem_without_id(response: axum::response::Response) -> axum::response::Response {
+    crate::http::error::problem_body(response, None)
 }
 
 /// Prometheus text exposition. Unauthenticated: expose it only to the
@@ -52,9 +60,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
-/// Liveness: the process answers. Checks nothing else on purpose.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+/// Liveness: the process answers. Checks nothing else on purpose, and
+/// builds nothing: the answer is a constant.
+async fn healthz() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#)
 }
 
 /// Readiness: signing keys loaded, at least one issuer's tokens verifiable,
@@ -63,7 +72,7 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(state): State<AppState>) -> axum::response::Response {
     let issuers = serde_json::to_value(state.issuers()).unwrap_or_default();
     match state.not_ready_reason() {
-        None => Json(json!({ "status": "ready", "issuers": issuers })).into_response(),
+        None => ApiJson(json!({ "status": "ready", "issuers": issuers })).into_response(),
         Some(reason) => {
             let mut problem = ApiError::NotReady(reason).problem();
             problem.issuers = Some(issuers);

@@ -1,9 +1,9 @@
 //! `POST /v1/signed-urls` and `POST /v1/signed-urls/batch`: extract, ask
 //! the issuance service, answer.
 
+use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::asked;
@@ -31,10 +31,10 @@ async fn sign_one(
     ClientAddr(client_ip): ClientAddr,
     RequestId(request_id): RequestId,
     body: Result<ApiJson<UrlRequest>, ApiError>,
-) -> Result<Json<UrlAnswer>, ApiError> {
+) -> Result<ApiJson<UrlAnswer>, ApiError> {
     let ctx = asked(&caller, &request_id, client_ip);
     let req = super::body(&state, &ctx, Kind::Url, body).await?;
-    Ok(Json(state.signing.url(&ctx, &req).await?))
+    Ok(ApiJson(state.signing.url(&ctx, &req).await?))
 }
 
 /// Batch request body.
@@ -64,7 +64,7 @@ async fn sign_batch(
     ClientAddr(client_ip): ClientAddr,
     RequestId(request_id): RequestId,
     body: Result<ApiJson<BatchRequest>, ApiError>,
-) -> Result<Json<BatchResponse>, ApiError> {
+) -> Result<ApiJson<BatchResponse>, ApiError> {
     let ctx = asked(&caller, &request_id, client_ip);
     let req = super::body(&state, &ctx, Kind::Url, body).await?;
     let results = state.signing.urls(&ctx, &req.items).await?;
@@ -77,5 +77,5 @@ async fn sign_batch(
             },
         })
         .collect();
-    Ok(Json(BatchResponse { items }))
+    Ok(ApiJson(BatchResponse { items }))
 }

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::auth::Caller;
@@ -35,7 +35,7 @@ async fn verify(
     State(state): State<AppState>,
     _caller: Caller,
     ApiJson(req): ApiJson<VerifyRequest>,
-) -> Result<Json<Verdict>, ApiError> {
+) -> Result<ApiJson<Verdict>, ApiError> {
     let invalid = |detail: &str| ApiError::Invalid {
         code: ErrorCode::InvalidRequest,
         detail: detail.to_owned(),
@@ -69,5 +69,5 @@ async fn verify(
         }
         None => verify_url(&req.url, snapshot.as_ref(), ctx),
     };
-    Ok(Json(Verdict::new(verdict, at, "\"client_ip\"")))
+    Ok(ApiJson(Verdict::new(verdict, at, "\"client_ip\"")))
 }
