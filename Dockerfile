@@ -14,6 +14,8 @@ WORKDIR /src
 
 # Dependency layer: built from the manifests alone, cached until they change.
 COPY Cargo.toml Cargo.lock ./
+# Build settings (mimalloc's commit-on-use arenas).
+COPY .cargo/config.toml .cargo/
 COPY crates/cfsign-signing/Cargo.toml crates/cfsign-signing/
 # Every target the manifest declares must exist, so each gets a stub.
 RUN mkdir -p src benches examples crates/cfsign-signing/src \
