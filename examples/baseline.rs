@@ -9,7 +9,7 @@
 //!   `key_pair_id`, `policy_type`, `hash_algorithm`).
 //!
 //! No authentication, grants, signing, metrics, logs or audit: what is left
-//! is axum, hyper, tokio and serde_json.
+//! is axum, hyper, tokio and serde_json, on cfsign's allocator.
 //!
 //! ```text
 //! cargo run --release --example baseline -- --listen 127.0.0.1:9000 --threads 1
@@ -20,6 +20,11 @@ use std::net::SocketAddr;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+
+/// cfsign's allocator (`src/main.rs`), so that the ratio measures cfsign's
+/// request path and not the choice of malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The fields cfsign's `POST /v1/signed-urls` takes in the benchmark.
 #[derive(Deserialize)]

@@ -90,7 +90,9 @@ pub fn append(out: &mut Vec<u8>, link: Link, event: &Event, hasher: &Hasher) -> 
     out.remove(fields_at);
     out.pop();
     out.extend_from_slice(b",\"prev\":\"");
-    out.extend_from_slice(hex::encode(link.hash).as_bytes());
+    let mut prev = [0u8; 64];
+    hex::encode_to_slice(link.hash, &mut prev).expect("32 bytes are 64 hex digits");
+    out.extend_from_slice(&prev);
     out.extend_from_slice(b"\"}");
     let hash = hasher.hash(&out[start..]);
     out.push(b'\n');

@@ -1,10 +1,11 @@
 //! The HTTP transport: the router with its layers, and `serve`.
 //!
 //! Layers, outermost first: request id (set, then propagated), tracing span
-//! per request (Authorization marked sensitive), CORS, request metrics and
+//! per request (Authorization marked sensitive), CORS ([`cors`]), request metrics and
 //! problem bodies ([`envelope`]), panic → 500, timeout, load shedding over a
 //! concurrency limit, body size limit; then routing.
 
+pub mod cors;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -19,13 +20,12 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::response::Response;
 use axum::{BoxError, Router};
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::classify::ServerErrorsFailureClass;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -84,7 +84,7 @@ pub fn service(
         )
         // Outside the timeout, panic and problem layers, so that every answer
         // (a 408, a 500) carries the CORS headers and a browser can read it.
-        .layer(cors(&options.cors))
+        .layer(cors::OriginCorsLayer::new(&options.cors))
         .layer(envelope::EnvelopeLayer::new(names))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
@@ -196,29 +196,4 @@ fn drop_malformed_request_id<B>(mut request: Request<B>) -> Request<B> {
         request.headers_mut().remove(REQUEST_ID);
     }
     request
-}
-
-fn cors(config: &CorsConfig) -> CorsLayer {
-    let origins: Vec<HeaderValue> = config
-        .allowed_origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    // Names are checked at load (config::validate); the three the API reads
-    // are always allowed.
-    let mut headers = vec![header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID];
-    headers.extend(
-        config
-            .allowed_headers
-            .iter()
-            .filter_map(|h| HeaderName::from_bytes(h.trim().as_bytes()).ok()),
-    );
-    // An empty list allows no origin: browsers from elsewhere are refused.
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers(headers)
-        .expose_headers([REQUEST_ID, header::WWW_AUTHENTICATE, header::RETRY_AFTER])
-        .allow_credentials(true)
-        .max_age(config.max_age.unwrap_or(Duration::from_secs(600)))
 }

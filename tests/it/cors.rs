@@ -69,3 +69,59 @@ fn a_cors_header_that_is_no_header_name_is_a_configuration_error() {
         error.problems
     );
 }
+
+#[tokio::test]
+async fn every_answer_varies_with_origin_and_only_cors_requests_get_cors_headers() {
+    let app = TestApp::new().await;
+    const VARY: &str = "origin, access-control-request-method, access-control-request-headers";
+    let backend = app.request(Method::GET, "/healthz", None, None, &[]).await;
+    let vary: Vec<_> = backend.headers.get_all("vary").iter().collect();
+    assert_eq!(vary, [VARY], "one Vary header on an answer without Origin");
+    let cors_headers: Vec<_> = backend
+        .headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("access-control-"))
+        .collect();
+    assert!(
+        cors_headers.is_empty(),
+        "no CORS headers without Origin: {cors_headers:?}"
+    );
+
+    for (origin, allowed) in [("http://app.test", true), ("http://evil.test", false)] {
+        let browser = app
+            .request(Method::GET, "/healthz", None, None, &[("origin", origin)])
+            .await;
+        let vary: Vec<_> = browser.headers.get_all("vary").iter().collect();
+        assert_eq!(vary, [VARY], "one Vary header for {origin}");
+        assert_eq!(
+            browser
+                .headers
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap()),
+            allowed.then_some(origin),
+            "{origin}"
+        );
+        assert_eq!(
+            browser
+                .headers
+                .get("access-control-allow-credentials")
+                .map(|v| v.to_str().unwrap()),
+            Some("true"),
+            "{origin}"
+        );
+        let exposed = browser.headers["access-control-expose-headers"].to_str().unwrap();
+        assert!(exposed.contains("x-request-id"), "{exposed}");
+    }
+
+    let preflight = app
+        .request(
+            Method::OPTIONS,
+            "/v1/signed-urls",
+            None,
+            None,
+            &[("origin", "http://app.test"), ("access-control-request-method", "POST")],
+        )
+        .await;
+    let vary: Vec<_> = preflight.headers.get_all("vary").iter().collect();
+    assert_eq!(vary, [VARY], "one Vary header on a preflight");
+}
