@@ -397,8 +397,8 @@ ECDSA_DISTINCT = '{"distribution":"clips","key":"bench/{n}.mp4","ttl_seconds":36
 
 class Baseline(Service):
     """`examples/baseline.rs`: bare axum on the runtime configuration cfsign
-    runs with here (one runtime thread per core, SCHED_BATCH), the same
-    JSON shapes, nothing else."""
+    runs with here (one runtime thread per core, SCHED_BATCH, cfsign's
+    allocator), the same JSON shapes, nothing else."""
 
     def __init__(self, tmp, threads):
         self.secret = b"unused"
