@@ -83,26 +83,16 @@ impl<'writer> FormatFields<'writer> for JsonMembers {
     /// a new span's `writer` is an empty `String`, which would otherwise
     /// grow (and reallocate) four or five times for each request's span.
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> fmt::Result {
-        let object = |writer: &mut Writer<'_>| {
-            writer.write_char('{')?;
-            let mut members = Members::first(writer);
-            fields.record(&mut members);
-            members.result?;
-            writer.write_char('}')
-        };
-        // Fields whose `Debug` logs would find the buffer taken: they are
-        // written straight.
-        FIELDS_TEXT.with(|text| match text.try_borrow_mut() {
-            Ok(mut text) => {
-                text.clear();
-                object(&mut Writer::new(&mut *text))?;
-                let written = writer.write_str(&text);
-                if text.capacity() > REUSED_CAPACITY {
-                    *text = String::new();
-                }
-                written
+        with_reused(&FIELDS_TEXT, |text| {
+            {
+                let mut staged = Writer::new(text);
+                staged.write_char('{')?;
+                let mut members = Members::first(&mut staged);
+                fields.record(&mut members);
+                members.result?;
+                staged.write_char('}')?;
             }
-            Err(_) => object(&mut writer),
+            writer.write_str(text)
         })
     }
 
@@ -220,14 +210,29 @@ thread_local! {
 
 /// `value`'s `Debug` text as a JSON string.
 fn write_debug(writer: &mut Writer<'_>, value: &dyn fmt::Debug) -> fmt::Result {
-    // A value whose `Debug` logs would find the buffer taken: it gets its own.
-    DEBUG_TEXT.with(|text| match text.try_borrow_mut() {
+    with_reused(&DEBUG_TEXT, |text| {
+        write!(text, "{value:?}")?;
+        write_str(writer, text)
+    })
+}
+
+/// Runs `f` on `buffer`, emptied; its capacity is kept for the next use, up
+/// to [`REUSED_CAPACITY`]. A `Debug` impl that logs while the buffer is in
+/// use finds it taken, and gets a fresh one.
+fn with_reused(
+    buffer: &'static std::thread::LocalKey<RefCell<String>>,
+    f: impl FnOnce(&mut String) -> fmt::Result,
+) -> fmt::Result {
+    buffer.with(|cell| match cell.try_borrow_mut() {
         Ok(mut text) => {
             text.clear();
-            write!(text, "{value:?}")?;
-            write_str(writer, &text)
+            let result = f(&mut text);
+            if text.capacity() > REUSED_CAPACITY {
+                *text = String::new();
+            }
+            result
         }
-        Err(_) => write_str(writer, &format!("{value:?}")),
+        Err(_) => f(&mut String::new()),
     })
 }
 
