@@ -21,14 +21,13 @@ use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, Problem};
@@ -87,15 +86,27 @@ pub fn service(
         .layer(cors::OriginCorsLayer::new(&options.cors))
         .layer(envelope::EnvelopeLayer::new(names))
         .layer(CatchPanicLayer::new())
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            options.server.request_timeout,
-        ))
-        .layer(HandleErrorLayer::new(|_: BoxError| async { ApiError::Overloaded }))
+        .layer(HandleErrorLayer::new(refusal))
+        // tower's timeout, not tower-http's: it polls the request before its
+        // timer, so an answer ready at once (`/healthz`, most refusals) never
+        // puts a timer in the runtime's wheel (tower-http's polls the timer
+        // first, arming it for every request: README, Performance).
+        .timeout(options.server.request_timeout)
         .load_shed()
         .concurrency_limit(options.server.max_concurrent_requests.max(1))
         .layer(DefaultBodyLimit::max(options.server.body_limit_bytes))
         .service(routes(state, options))
+}
+
+/// The answer to what the layers under it refuse with an error: a request
+/// past `request_timeout` gets 408 (its problem body is the envelope's), one
+/// shed because `max_concurrent_requests` are in flight 503.
+async fn refusal(error: BoxError) -> Response {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        StatusCode::REQUEST_TIMEOUT.into_response()
+    } else {
+        ApiError::Overloaded.into_response()
+    }
 }
 
 /// [`service`] as a [`Router`], for driving it in process
