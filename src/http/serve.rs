@@ -8,10 +8,15 @@
 //!   watchdog is what closes a silent socket.
 //! - Between requests it may idle for `idle_timeout`; then it is closed
 //!   gracefully (HTTP/2: GOAWAY). A request in flight is never cut by this
-//!   (the request timeout bounds it). hyper's HTTP/1 header timer also runs
-//!   while a connection waits for its next request head, so an idle
-//!   HTTP/1.1 connection is closed after the shorter of
-//!   `header_read_timeout` and `idle_timeout`.
+//!   (the request timeout bounds it). An HTTP/1.1 connection waiting for
+//!   its next request head has the shorter of `header_read_timeout` and
+//!   `idle_timeout`, from the end of its last answer: a head trickled in
+//!   slower than that is cut off, as an idle connection is.
+//!
+//!   The same watchdog does this rather than hyper's HTTP/1 header timer,
+//!   which armed a timer (an allocation, and an insert into and removal
+//!   from the runtime's timer wheel) for every request: one connection
+//!   timer, moved only when it fires, bounds the same (README, Performance).
 //! - At most `max_connections` are open; beyond that the listener waits
 //!   and new connections queue in the kernel's backlog until one closes.
 //! - Accept errors (out of file descriptors) back off and are counted; the
@@ -20,13 +25,14 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::Version;
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -41,8 +47,7 @@ use tower::{Service, ServiceExt};
 pub struct ConnectionLimits {
     /// Longest time from accept to the first request's complete head
     /// (protocol detection, HTTP/1 head, HTTP/2 preface and SETTINGS), and
-    /// for each later HTTP/1 head (hyper's timer, which also runs while an
-    /// HTTP/1.1 connection waits for its next request).
+    /// from an HTTP/1.1 answer to the next request's complete head.
     pub header_read_timeout: Duration,
     /// Longest time a connection may stay open with no request in flight.
     pub idle_timeout: Duration,
@@ -133,10 +138,9 @@ pub async fn serve(
 
 fn builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+    // No timer for HTTP/1: the connection's watchdog bounds each head (see
+    // the module documentation); without a timer hyper runs none of its own.
+    builder.http1().header_read_timeout(None);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -208,11 +212,12 @@ struct Connection<A> {
 impl<A: App> Connection<A> {
     async fn run(mut self, stream: TcpStream, peer: SocketAddr) {
         let activity = Arc::new(Activity::new());
-        let tracker = Arc::clone(&activity);
+        let (tracker, protocol) = (Arc::clone(&activity), Arc::clone(&activity));
         let service = self
             .app
             .clone()
             .map_request(move |mut request: hyper::Request<Incoming>| {
+                protocol.saw(request.version());
                 request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                 request.map(Body::new)
             })
@@ -251,13 +256,31 @@ impl<A: App> Connection<A> {
                         return;
                     }
                     crate::metrics::connection_closed("idle");
+                    // Idle: nothing left for the watchdog to bound.
+                    timer.as_mut().reset((Instant::now() + CLOSE_GRACE).into());
                     break;
                 }
                 _ = self.stop.wait_for(|stop| *stop) => break,
             }
         }
         connection.as_mut().graceful_shutdown();
-        let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
+        // The goodbye gets CLOSE_GRACE; a head still awaited when the service
+        // stops keeps its own bound too (hyper waits for a head it has begun).
+        let grace = tokio::time::sleep(CLOSE_GRACE);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                () = grace.as_mut() => return,
+                () = timer.as_mut() => {
+                    let deadline = activity.deadline(&self.limits);
+                    if Instant::now() >= deadline {
+                        return;
+                    }
+                    timer.as_mut().reset(deadline.into());
+                }
+            }
+        }
     }
 }
 
@@ -269,6 +292,8 @@ struct Activity {
     started: AtomicU64,
     /// Milliseconds after `opened` when the last request ended.
     last_end_ms: AtomicU64,
+    /// Its requests are HTTP/2 (the next head's bound is HTTP/1's only).
+    http2: AtomicBool,
 }
 
 /// Marks a request in flight until dropped (also when the client leaves).
@@ -289,6 +314,14 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             started: AtomicU64::new(0),
             last_end_ms: AtomicU64::new(0),
+            http2: AtomicBool::new(false),
+        }
+    }
+
+    /// Notes the protocol of a request (the same on every request of a connection).
+    fn saw(&self, version: Version) {
+        if version == Version::HTTP_2 {
+            self.http2.store(true, Ordering::Relaxed);
         }
     }
 
@@ -307,7 +340,9 @@ impl Activity {
     }
 
     /// When the connection may be closed if nothing happens until then.
-    /// With a request in flight, check again after `idle_timeout`.
+    /// With a request in flight, check again after `idle_timeout`. Between
+    /// HTTP/1.1 requests the next head must come within `header_read_timeout`
+    /// too: nothing tells a slow head from silence before hyper has it whole.
     fn deadline(&self, limits: &ConnectionLimits) -> Instant {
         if self.in_flight() > 0 {
             return Instant::now() + limits.idle_timeout;
@@ -316,7 +351,12 @@ impl Activity {
             return self.opened + limits.header_read_timeout;
         }
         let last = Duration::from_millis(self.last_end_ms.load(Ordering::Relaxed));
-        self.opened + last + limits.idle_timeout
+        let wait = if self.http2.load(Ordering::Relaxed) {
+            limits.idle_timeout
+        } else {
+            limits.idle_timeout.min(limits.header_read_timeout)
+        };
+        self.opened + last + wait
     }
 }
 
@@ -377,7 +417,12 @@ mod tests {
         drop(request);
         assert_eq!(activity.in_flight(), 0);
         assert!(activity.served_any());
-        assert!(activity.deadline(&limits()) >= activity.opened + Duration::from_secs(5));
+        // HTTP/1.1: the next head within header_read_timeout of the answer.
+        let after = activity.opened + Duration::from_millis(activity.last_end_ms.load(Ordering::Relaxed));
+        assert_eq!(activity.deadline(&limits()), after + Duration::from_secs(1));
+        // HTTP/2: idle_timeout, as before (hyper's HTTP/1 head timer never applied to it).
+        activity.saw(Version::HTTP_2);
+        assert_eq!(activity.deadline(&limits()), after + Duration::from_secs(5));
     }
 
     #[test]
