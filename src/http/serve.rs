@@ -11,7 +11,10 @@
 //!   (the request timeout bounds it). An HTTP/1.1 connection waiting for
 //!   its next request head has the shorter of `header_read_timeout` and
 //!   `idle_timeout`, from the end of its last answer: a head trickled in
-//!   slower than that is cut off, as an idle connection is.
+//!   slower than that is cut off, as an idle connection is. (An answer ends
+//!   for this when hyper has it, not when the client has read it all: a
+//!   client that leaves an answer larger than the socket buffers unread for
+//!   that long, plus the close grace, is cut off too.)
 //!
 //!   The same watchdog does this rather than hyper's HTTP/1 header timer,
 //!   which armed a timer (an allocation, and an insert into and removal
