@@ -100,9 +100,9 @@ fn silent_after(addr: SocketAddr, bytes: &[u8]) -> Result<Duration, String> {
     wait_closed(&mut stream, opened, HEADER_READ_TIMEOUT + SLACK)
 }
 
-/// One complete HTTP/1.1 keep-alive exchange, then silence: must be closed
-/// within `idle_timeout` of the answer.
-fn http1_idle_after_one_request(addr: SocketAddr) -> Result<Duration, String> {
+/// One complete HTTP/1.1 keep-alive exchange (`GET /healthz`, answered 200);
+/// the connection stays open.
+fn http1_after_one_request(addr: SocketAddr) -> Result<TcpStream, String> {
     let mut stream = connect(addr);
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -126,6 +126,13 @@ fn http1_idle_after_one_request(addr: SocketAddr) -> Result<Duration, String> {
     if status != 200 {
         return Err(format!("GET /healthz answered {status}"));
     }
+    Ok(stream)
+}
+
+/// One complete HTTP/1.1 keep-alive exchange, then silence: must be closed
+/// within `idle_timeout` of the answer.
+fn http1_idle_after_one_request(addr: SocketAddr) -> Result<Duration, String> {
+    let mut stream = http1_after_one_request(addr)?;
     wait_closed(&mut stream, Instant::now(), IDLE_TIMEOUT + SLACK)
 }
 
@@ -133,21 +140,9 @@ fn http1_idle_after_one_request(addr: SocketAddr) -> Result<Duration, String> {
 /// must be cut off within `header_read_timeout` of the answer, however
 /// steadily the bytes come.
 fn http1_second_head_trickled(addr: SocketAddr) -> Result<Duration, String> {
-    let mut stream = connect(addr);
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .map_err(|e| format!("write: {e}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    while parse_response(&data).is_none() {
-        match stream.read(&mut buf) {
-            Ok(0) => return Err("closed before the first answer".into()),
-            Ok(n) => data.extend_from_slice(&buf[..n]),
-            Err(e) => return Err(format!("reading the answer: {e}")),
-        }
-    }
+    let mut stream = http1_after_one_request(addr)?;
     let answered = Instant::now();
+    let mut buf = [0u8; 4096];
     let head =
         b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     for byte in head.iter().cycle() {
