@@ -93,7 +93,7 @@ pub const FAMILIES: &[Family] = &[
         "cfsign_connections_closed_total",
         Counter,
         &["reason"],
-        "Connections closed by a bound: first_request_timeout (nothing asked in header_read_timeout) or idle (idle_timeout).",
+        "Connections closed by a bound: first_request_timeout (nothing asked in header_read_timeout) or idle (idle_timeout; for HTTP/1.1 the shorter of it and header_read_timeout, which also cuts off a next head trickled in slower).",
     ),
     family(
         "cfsign_accept_errors_total",
