@@ -88,9 +88,10 @@ pub fn service(
         .layer(CatchPanicLayer::new())
         .layer(HandleErrorLayer::new(refusal))
         // tower's timeout, not tower-http's: it polls the request before its
-        // timer, so an answer ready at once (`/healthz`, most refusals) never
-        // puts a timer in the runtime's wheel (tower-http's polls the timer
-        // first, arming it for every request: README, Performance).
+        // timer, so an answer ready at once (`/healthz`, `/readyz`, a shed 503;
+        // not what waits for the audit trail) never puts a timer in the
+        // runtime's wheel (tower-http's polls the timer first, arming it for
+        // every request: README, Performance).
         .timeout(options.server.request_timeout)
         .load_shed()
         .concurrency_limit(options.server.max_concurrent_requests.max(1))
