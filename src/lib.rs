@@ -23,6 +23,8 @@
 //! - [`server`]: the composition root ([`server::assemble`]), serving, reload.
 //! - [`dev`]: `cfsign dev` (in-memory keys and secret).
 //! - [`dates`]: the one date parser of the CLI and the API.
+//! - [`json_string`]: JSON strings without serde_json's escape scan when
+//!   they need none (answers and log lines).
 //! - [`secret_file`]: reading key and passphrase files (bounded, wiped on drop).
 //! - [`cli`]: the `cfsign` command line (serve, dev, sign, sign-cookies,
 //!   verify, keygen, healthcheck).
@@ -35,6 +37,7 @@ pub mod dates;
 pub mod dev;
 pub mod error_code;
 pub mod http;
+pub mod json_string;
 pub mod keys;
 pub mod metrics;
 pub mod path_rule;

@@ -24,6 +24,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::json_string::needs_escape;
+
 /// The event formatter of JSON logs (its fields formatter is [`JsonMembers`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonLines;
@@ -277,15 +279,11 @@ fn object_members(object: &str) -> &str {
         .trim()
 }
 
-/// `s` as a JSON string. Most strings in log lines need no escaping and are
-/// copied between quotes; the others are escaped by serde_json. The check
-/// reads every byte without stopping early, which the compiler turns into
-/// vector code (an early-exit `all` went byte by byte).
+/// `s` as a JSON string: copied between quotes when it needs no escape
+/// ([`needs_escape`], most strings in log lines), escaped by serde_json
+/// otherwise.
 fn write_str(writer: &mut Writer<'_>, s: &str) -> fmt::Result {
-    let escapes = s
-        .bytes()
-        .fold(false, |found, b| found | (b < 0x20) | (b == b'"') | (b == b'\\'));
-    if !escapes {
+    if !needs_escape(s) {
         writer.write_char('"')?;
         writer.write_str(s)?;
         return writer.write_char('"');

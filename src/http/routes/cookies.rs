@@ -12,7 +12,7 @@ use super::asked;
 use crate::auth::Caller;
 use crate::config::{CookieConfig, SameSite};
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiJson, ClientAddr};
+use crate::http::extract::{ApiJson, ClientAddr, JsonBody};
 use crate::http::request_id::RequestId;
 use crate::http::state::AppState;
 use crate::service::{CookieAnswer, CookieRequest, Kind};
@@ -30,6 +30,8 @@ struct CookieBody {
     answer: CookieAnswer,
     set_cookie: Vec<String>,
 }
+
+impl JsonBody for CookieBody {}
 
 async fn sign_cookies(
     State(state): State<AppState>,

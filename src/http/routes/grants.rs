@@ -7,7 +7,7 @@ use axum::routing::get;
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, JsonBody};
 use crate::http::state::AppState;
 
 /// Routes of this module.
@@ -37,6 +37,8 @@ struct MyGrants {
     subject: Option<String>,
     grants: Vec<GrantView>,
 }
+
+impl JsonBody for MyGrants {}
 
 async fn my_grants(State(state): State<AppState>, caller: Caller) -> ApiJson<MyGrants> {
     let snapshot = state.signing.snapshot().load();

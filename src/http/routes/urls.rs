@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::asked;
 use crate::auth::Caller;
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiJson, ClientAddr};
+use crate::http::extract::{ApiJson, ClientAddr, JsonBody};
 use crate::http::request_id::RequestId;
 use crate::http::state::AppState;
 use crate::service::{Kind, UrlAnswer, UrlRequest};
@@ -56,6 +56,8 @@ enum BatchItem {
 struct BatchResponse {
     items: Vec<BatchItem>,
 }
+
+impl JsonBody for BatchResponse {}
 
 /// Every item answered in place: one bad item never fails the others.
 async fn sign_batch(
