@@ -118,7 +118,9 @@ impl<'a> Issuer<'a> {
             }
         };
         self.check_prefix(&dist, &path)?;
-        let mut url = format!("{}{}", dist.domain, path);
+        let mut url = String::with_capacity(dist.domain.len() + path.len() + 1);
+        url.push_str(&dist.domain);
+        url.push_str(&path);
         if let Some(query) = encode_query(&req.query)? {
             url.push('?');
             url.push_str(&query);
@@ -197,12 +199,12 @@ impl<'a> Issuer<'a> {
             Policy::new(resource, expires, times.not_before, ip).map_err(|e| invalid(ErrorCode::InvalidTimes, e))?;
         let granted = Granted {
             distribution: dist.name.clone(),
-            resource: policy.resource().to_string(),
+            resource: policy.resource().as_str().to_owned(),
             grant: grant.name.clone(),
             pattern,
             expires,
             hash_algorithm: hash,
-            key_pair_id: dist.active.id.to_string(),
+            key_pair_id: dist.active.id.as_str().to_owned(),
         };
         let json = policy.to_json();
         Ok(Signable {
