@@ -12,7 +12,7 @@
 //! fetches the new one.
 
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
@@ -68,7 +68,11 @@ pub struct JwksFetcher {
     /// in flight cannot store its keys afterwards.
     generation: AtomicU64,
     store: Arc<KeyStore>,
-    client: reqwest::Client,
+    /// Built at the first fetch: an issuer without a remote source (a
+    /// static key, an HMAC secret) never needs one, and building one loads
+    /// and parses the system's CA bundle (most of a start-up's
+    /// instructions, and megabytes of memory).
+    client: OnceLock<reqwest::Client>,
     /// Epoch seconds of the last successful fetch (0 = never).
     last_success: AtomicI64,
     /// Epoch seconds of the last attempt, for rate-limiting early refetches.
@@ -88,7 +92,7 @@ impl JwksFetcher {
             settings: Mutex::new(settings),
             generation: AtomicU64::new(0),
             store,
-            client: fetch::client(),
+            client: OnceLock::new(),
             last_success: AtomicI64::new(0),
             last_attempt: AtomicI64::new(0),
             failures: AtomicU32::new(0),
@@ -155,7 +159,7 @@ impl JwksFetcher {
         };
         let issuer = settings.issuer;
         self.last_attempt.store(now(), Ordering::Relaxed);
-        let keys = match fetch::keys(&self.client, &source).await {
+        let keys = match fetch::keys(self.client.get_or_init(fetch::client), &source).await {
             Ok(keys) => keys,
             Err(e) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
