@@ -43,7 +43,9 @@ where
         let meta = event.metadata();
         writer.write_str("{\"timestamp\":\"")?;
         write_time(&mut writer, std::time::SystemTime::now())?;
-        write!(writer, "\",\"level\":\"{}\"", meta.level())?;
+        writer.write_str("\",\"level\":\"")?;
+        writer.write_str(meta.level().as_str())?;
+        writer.write_char('"')?;
         let mut members = Members::after_first(&mut writer);
         event.record(&mut members);
         members.result?;
