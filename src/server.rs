@@ -44,15 +44,14 @@ pub async fn build_state(config: &Config) -> Result<AppState, ConfigError> {
     }
     let keys = file_keys(config)?;
     log_loaded(config, &snapshot, true);
-    let mut state = assemble(config, snapshot, keys)?;
-    state.restart_only = restart_only(config).into();
+    let state = assemble(config, snapshot, keys)?.with_restart_only(restart_only(config).into());
     // One per issuer, idle without a remote source: a reload may add one.
     let fetchers = Arc::new(JwksFetchers::new(
         JwksSettings::from_config(&config.auth),
         state.auth.store(),
     ));
     fetchers.start().await;
-    state.jwks = Some(fetchers);
+    let state = state.with_jwks(fetchers);
     warn_about(config, &state);
     Ok(state)
 }

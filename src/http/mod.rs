@@ -200,11 +200,13 @@ impl MakeRequestId for RandomRequestId {
 /// Accepts a caller's `x-request-id` only if it is short and plain; otherwise
 /// drops it so a fresh one is generated (no log injection through it).
 fn drop_malformed_request_id<B>(mut request: Request<B>) -> Request<B> {
-    let ok = request.headers().get(REQUEST_ID).is_some_and(|v| {
+    // `get_all`, not `get`: of several ids the layer would take the first,
+    // so a bad one anywhere drops them all.
+    let malformed = request.headers().get_all(REQUEST_ID).iter().any(|v| {
         let b = v.as_bytes();
-        (1..=128).contains(&b.len()) && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+        !(1..=128).contains(&b.len()) || !b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
     });
-    if !ok {
+    if malformed {
         request.headers_mut().remove(REQUEST_ID);
     }
     request

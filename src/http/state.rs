@@ -10,9 +10,16 @@ use crate::audit::Audit;
 use crate::auth::{Authenticator, JwksFetchers};
 use crate::service::{Clock, Signing, SigningPool, Snapshot};
 
-/// What handlers share.
+/// What handlers share, behind one `Arc`: axum clones the state for every
+/// request (once per route with state, again for each `State` extractor),
+/// and one reference count touched by both runtime threads is cheaper than
+/// the eight of the fields' own `Arc`s. Fields are read through `Deref`.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The fields of [`AppState`].
+#[derive(Clone, Debug)]
+pub struct Shared {
     /// The issuance pipeline, with the snapshot, pool and clock it runs on.
     pub signing: Signing,
     /// Token verification.
@@ -38,13 +45,26 @@ impl AppState {
         clock: Arc<dyn Clock>,
         audit: Audit,
     ) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             signing: Signing::new(snapshot, pool, clock, audit),
             auth: Arc::new(auth),
             jwks: None,
             draining: Arc::new(AtomicBool::new(false)),
             restart_only: Arc::new([]),
-        }
+        }))
+    }
+
+    /// The state with its JWKS refreshers (while it is being assembled, so
+    /// nothing else holds it and nothing is copied).
+    pub fn with_jwks(mut self, jwks: Arc<JwksFetchers>) -> Self {
+        Arc::make_mut(&mut self.0).jwks = Some(jwks);
+        self
+    }
+
+    /// The state with the settings a reload cannot apply.
+    pub fn with_restart_only(mut self, restart_only: Arc<[(&'static str, String)]>) -> Self {
+        Arc::make_mut(&mut self.0).restart_only = restart_only;
+        self
     }
 
     /// Each trusted issuer: whether its tokens can be verified now (it has
@@ -85,6 +105,14 @@ impl AppState {
             return Some("no issuer has JWT verification keys loaded yet");
         }
         self.signing.audit().not_ready_reason()
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 

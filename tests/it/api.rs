@@ -498,6 +498,21 @@ async fn request_ids_are_echoed_or_generated() {
         id,
         "ids are not reused"
     );
+    // Several ids with a bad one among them: none is taken, one fresh id
+    // is answered (a bad second id is not left behind the good first).
+    let several = app
+        .request(
+            Method::GET,
+            "/healthz",
+            None,
+            None,
+            &[("x-request-id", "abc-123"), ("x-request-id", "bad id")],
+        )
+        .await;
+    let ids: Vec<_> = several.headers.get_all("x-request-id").iter().collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let fresh = ids[0].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(fresh).is_ok(), "{fresh}");
 }
 
 #[tokio::test]
