@@ -83,20 +83,44 @@ impl BatchWriter {
     }
 }
 
-impl Write for BatchWriter {
-    /// Takes one formatted event (tracing-subscriber writes each event whole).
-    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        let mut lines = self.shared.lines.lock().unwrap_or_else(|e| e.into_inner());
+impl Shared {
+    /// Appends one formatted event (tracing-subscriber writes each event
+    /// whole), or drops it when the buffer is full.
+    fn push(&self, line: &[u8]) {
+        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
         if lines.len() + line.len() > CAPACITY {
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            return Ok(line.len());
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
         }
         let was_empty = lines.is_empty();
         lines.extend_from_slice(line);
         drop(lines);
         if was_empty {
-            self.shared.waiting.notify_one();
+            self.waiting.notify_one();
         }
+    }
+}
+
+impl Write for BatchWriter {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.shared.push(line);
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The writer of one event: a borrow of the buffer. Not a clone of
+/// [`BatchWriter`]: that would add and drop a reference on the one count
+/// all threads share, for every line (a cache line bouncing between cores).
+#[derive(Debug)]
+pub struct BatchLine<'a>(&'a Shared);
+
+impl Write for BatchLine<'_> {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.0.push(line);
         Ok(line.len())
     }
 
@@ -106,10 +130,10 @@ impl Write for BatchWriter {
 }
 
 impl<'a> MakeWriter<'a> for BatchWriter {
-    type Writer = BatchWriter;
+    type Writer = BatchLine<'a>;
 
     fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
+        BatchLine(&self.shared)
     }
 }
 

@@ -1,15 +1,22 @@
 //! Logging: `tracing` with JSON lines when stdout is not a terminal (or when
-//! asked), human-readable otherwise. Level from `RUST_LOG` (default `info`).
+//! asked), human-readable otherwise. Level from `RUST_LOG` (default `info`,
+//! [`filter`]).
 //! The audit trail is not a log: it has its own sink (`crate::audit`).
 //! Text is coloured only on a terminal, and never when `NO_COLOR` is set
 //! (<https://no-color.org>): pipes and files get plain text.
 
 mod batch;
+mod filter;
 mod json;
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::Registry;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use filter::LogFilter;
 
 pub use batch::{BatchGuard, BatchWriter};
 
@@ -37,27 +44,37 @@ pub type LogGuard = BatchGuard;
 /// When the buffer is full, lines are dropped rather than stalling the service.
 pub fn init(format: LogFormat) -> LogGuard {
     let (writer, guard) = BatchWriter::new(std::io::stdout());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = is_json(format);
+    let ansi = colour(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR"));
+    match LogFilter::new(std::env::var("RUST_LOG").ok().as_deref()) {
+        LogFilter::Targets(filter) => install(filter, writer, json, ansi),
+        LogFilter::Env(filter) => install(filter, writer, json, ansi),
+    }
+    guard
+}
+
+/// Sets the global subscriber: `filter`, then lines formatted as JSON
+/// ([`json`]) or text into `writer`. Ignored when one is already set.
+fn install<F>(filter: F, writer: BatchWriter, json: bool, ansi: bool)
+where
+    F: Layer<Registry> + Send + Sync + 'static,
+{
     // No fallback report of failed log writes: tracing-subscriber would
     // `eprintln!` it, which panics when stderr fails too (both on a full
     // disk): the service then died at its first log line (exit 101).
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_target(true)
-        .with_ansi(colour(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR")))
+        .with_ansi(ansi)
         .with_writer(writer)
         .log_internal_errors(false);
+    let registry = tracing_subscriber::registry().with(filter);
     let _ = if json {
-        builder
-            .json()
-            .fmt_fields(json::JsonMembers)
-            .event_format(json::JsonLines)
+        registry
+            .with(lines.json().fmt_fields(json::JsonMembers).event_format(json::JsonLines))
             .try_init()
     } else {
-        builder.try_init()
+        registry.with(lines).try_init()
     };
-    guard
 }
 
 /// Whether `format` writes JSON lines here (`auto`: when stdout is not a terminal).
