@@ -22,7 +22,7 @@ use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 use crate::config::CorsConfig;
 
-use super::REQUEST_ID;
+use super::request_id::REQUEST_ID;
 
 /// The request headers an answer varies with: those CORS reads.
 const VARY_ON: [HeaderName; 3] = [

@@ -74,10 +74,7 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let route = self.names.of(request.uri().path());
         // A clone of the id's shared bytes, not a copy of the text.
-        let request_id = request
-            .extensions()
-            .get::<tower_http::request_id::RequestId>()
-            .map(|id| id.header_value().clone());
+        let request_id = request.headers().get(super::request_id::REQUEST_ID).cloned();
         EnvelopeFuture {
             inner: self.inner.call(request),
             route,

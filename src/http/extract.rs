@@ -161,7 +161,7 @@ impl FromRequestParts<AppState> for Caller {
             Err(e) => e,
         };
         crate::metrics::jwt_failure(e.reason());
-        let request_id = super::request_id::request_id(&parts.extensions).unwrap_or("-");
+        let request_id = super::request_id::request_id(&parts.headers).unwrap_or("-");
         // Recorded before it is answered, like every refusal; 503 when the
         // audit trail cannot record it.
         match state.signing.refused_token(request_id, client_ip, e.reason()).await {

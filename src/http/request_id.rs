@@ -1,27 +1,28 @@
-//! The request id, read once per use from the extension tower-http's
-//! `SetRequestIdLayer` puts on every request (never from the raw header,
-//! which a caller may have sent malformed: that one is dropped and replaced).
+//! The request id: set (or accepted) by the front layer
+//! ([`super::front`]), which leaves it in the request's `x-request-id`
+//! header. A caller's malformed id never gets this far: the front layer
+//! replaced it.
 
 use axum::extract::FromRequestParts;
-use axum::http::Extensions;
 use axum::http::request::Parts;
-use tower_http::request_id::RequestId as LayerRequestId;
+use axum::http::{HeaderMap, HeaderName};
 
-/// The request id set (or accepted) by the request-id layer.
+/// The header that carries it, in requests and answers.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id set (or accepted) by the front layer.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// The request id of a request with these extensions, if the layer ran.
-pub fn request_id(extensions: &Extensions) -> Option<&str> {
-    extensions
-        .get::<LayerRequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
+/// The request id of a request with these headers, once the front layer ran.
+pub fn request_id(headers: &HeaderMap) -> Option<&str> {
+    headers.get(REQUEST_ID).and_then(|id| id.to_str().ok())
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(RequestId(request_id(&parts.extensions).unwrap_or("-").to_owned()))
+        Ok(RequestId(request_id(&parts.headers).unwrap_or("-").to_owned()))
     }
 }

@@ -427,7 +427,7 @@ async fn readyz_after_sigterm(server: &Server) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
     let grace = Duration::from_secs(5);
-    let mut server = Server::start_with(&[("RUST_LOG", "info,tower_http=debug")], with_key_a);
+    let mut server = Server::start_with(&[("RUST_LOG", "info,cfsign::access=debug")], with_key_a);
     let raw = in_flight_request(&server, "inflight-1");
 
     let sigterm = Instant::now();
@@ -470,7 +470,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_abandons_a_request_that_never_completes_after_the_grace_period() {
     let grace = Duration::from_secs(2);
-    let mut server = Server::start_with(&[("RUST_LOG", "info,tower_http=debug")], |c| {
+    let mut server = Server::start_with(&[("RUST_LOG", "info,cfsign::access=debug")], |c| {
         c.server.shutdown_grace = Some("2s".into());
         with_key_a(c);
     });

@@ -73,9 +73,9 @@ async fn raw_post(addr: SocketAddr, token: &str, request_id: &str, body: &str) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_answers_completely_or_refuses_and_exits_0() {
     const CALLERS: usize = 300;
-    // tower_http=debug: a "started processing request" line per request
+    // cfsign::access=debug: a "started processing request" line per request
     // that reached the service, with its request id.
-    let mut server = Server::start_with(&[("RUST_LOG", "info,tower_http=debug")], |c| {
+    let mut server = Server::start_with(&[("RUST_LOG", "info,cfsign::access=debug")], |c| {
         c.server.shutdown_grace = Some("10s".into());
         c.add_uploads(&key_file("rsa2048.pem"));
     });
