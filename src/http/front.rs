@@ -4,38 +4,50 @@
 //! In: a request id ([`request_id`]: the caller's if every value it sent is
 //! plain, otherwise a fresh UUID), `Authorization` and cookies marked
 //! sensitive (a `Debug` of the headers shows neither), and the request's
-//! span (`request`, with method, route template and request id: the context
-//! of every line logged while the request runs). Out: the request id on the
-//! answer, one access line, and an ERROR line for a server error.
+//! name in the lines logged while it runs (method, route template and
+//! request id, as the `"span"` of each line): a `tracing` span, or, where
+//! the installed logging allows it, the request lent to the thread at each
+//! poll (`telemetry::direct`: a `tracing` span and its access line event
+//! were two fifths of a `/healthz`'s instructions). Out: the request id on
+//! the answer, one access line, and an ERROR line for a server error.
 //!
 //! Why not tower-http's request-id, sensitive-headers and trace layers:
 //! four layers, four futures and a body wrapper that enters the span again
 //! for every frame of the answer, for what is here one header check, one
-//! span and one line.
+//! scope and one line.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use tower::{Layer, Service};
 
 use super::routes::RouteNames;
 use crate::http::request_id::REQUEST_ID;
+use crate::telemetry::{DirectLog, RequestContext};
 
 /// The layer of [`Front`].
 #[derive(Debug, Clone, Copy)]
 pub struct FrontLayer {
     names: RouteNames,
     access_log: bool,
+    direct: Option<DirectLog>,
 }
 
 impl FrontLayer {
     /// Spans named by the route templates `names` knows; an access line per
-    /// answer when `access_log` (`server.access_log`).
+    /// answer when `access_log` (`server.access_log`). Requests are logged
+    /// without a `tracing` span when the installed logging allows it
+    /// (`telemetry::direct`, read now: logging is installed before the
+    /// service is built).
     pub fn new(names: RouteNames, access_log: bool) -> Self {
-        Self { names, access_log }
+        Self {
+            names,
+            access_log,
+            direct: crate::telemetry::direct(),
+        }
     }
 }
 
@@ -71,23 +83,93 @@ where
         let request_id = request_id(request.headers_mut());
         mark_sensitive(request.headers_mut(), header::AUTHORIZATION);
         mark_sensitive(request.headers_mut(), header::COOKIE);
-        let span = tracing::info_span!(
-            "request",
-            method = request.method().as_str(),
-            route = self.layer.names.of(request.uri().path()),
-            request_id = request_id.to_str().unwrap_or("-")
-        );
-        let inner = {
-            let _entered = span.enter();
+        let named = RequestContext {
+            method: request.method().clone(),
+            route: self.layer.names.of(request.uri().path()),
+            request_id: request_id.clone(),
+        };
+        let mut scope = Scope::new(self.layer.direct, named);
+        let inner = scope.run(|| {
             tracing::debug!(target: "cfsign::access", "started processing request");
             self.inner.call(request)
-        };
+        });
         FrontFuture {
             inner,
-            span,
+            scope,
             request_id,
             started,
             access_log: self.layer.access_log,
+        }
+    }
+}
+
+/// How a request is named in the lines logged while it runs, and how its
+/// access line is written.
+#[derive(Debug)]
+enum Scope {
+    /// A `tracing` span (`request`: method, route template, request id)
+    /// entered at each poll; the access line a `tracing` event in it.
+    Span(tracing::Span),
+    /// The request lent to the thread at each poll (`telemetry::enter`),
+    /// and the access line written by `log` (`None`: INFO spans are
+    /// filtered out, so lines name no request, as with a disabled span).
+    Direct {
+        log: DirectLog,
+        request: Option<RequestContext>,
+    },
+}
+
+impl Scope {
+    fn new(direct: Option<DirectLog>, named: RequestContext) -> Self {
+        match direct {
+            Some(log) => Self::Direct {
+                log,
+                request: tracing::span_enabled!(tracing::Level::INFO).then_some(named),
+            },
+            None => Self::Span(tracing::info_span!(
+                "request",
+                method = named.method.as_str(),
+                route = named.route,
+                request_id = named.request_id()
+            )),
+        }
+    }
+
+    /// Runs `f` in the request's scope.
+    fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        match self {
+            Self::Span(span) => span.in_scope(f),
+            Self::Direct { request, .. } => {
+                let _entered = crate::telemetry::enter(request);
+                f()
+            }
+        }
+    }
+
+    /// The access line of the answer (`access_log`: `server.access_log`),
+    /// and the ERROR line of a server error, in the request's scope.
+    fn log_answer(&mut self, status: StatusCode, latency: Duration, access_log: bool) {
+        let access = access_log && tracing::enabled!(target: "cfsign::access", tracing::Level::INFO);
+        match self {
+            Self::Direct { log, request } => {
+                if let (true, Some(request)) = (access, request.as_ref()) {
+                    log.access_line(request, status.as_u16(), latency);
+                }
+                if status.is_server_error() {
+                    self.run(|| log_server_error(status, latency));
+                }
+            }
+            Self::Span(span) => span.in_scope(|| {
+                if access {
+                    tracing::info!(
+                        target: "cfsign::access",
+                        status = status.as_u16(),
+                        latency_ms = crate::telemetry::latency_ms(latency),
+                        "request"
+                    );
+                }
+                log_server_error(status, latency);
+            }),
         }
     }
 }
@@ -97,7 +179,7 @@ pin_project_lite::pin_project! {
     pub struct FrontFuture<F> {
         #[pin]
         inner: F,
-        span: tracing::Span,
+        scope: Scope,
         request_id: HeaderValue,
         started: Instant,
         access_log: bool,
@@ -112,13 +194,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _entered = this.span.enter();
-        let mut response = ready!(this.inner.poll(cx))?;
+        let inner = this.inner;
+        let mut response = ready!(this.scope.run(|| inner.poll(cx)))?;
         let headers = response.headers_mut();
         if !headers.contains_key(REQUEST_ID) {
             headers.insert(REQUEST_ID, this.request_id.clone());
         }
-        log_answer(response.status(), this.started.elapsed(), *this.access_log);
+        this.scope
+            .log_answer(response.status(), this.started.elapsed(), *this.access_log);
         Poll::Ready(Ok(response))
     }
 }
@@ -161,35 +244,28 @@ fn mark_sensitive(headers: &mut HeaderMap, name: HeaderName) {
     }
 }
 
-/// One INFO line per answered request, target `cfsign::access` (where a
-/// DEBUG line says when each request started): status and
-/// latency in milliseconds (a number); method, route template and request
-/// id come from the request's span. Never the query or a header value.
-/// `server.access_log = false` (or `RUST_LOG=info,cfsign::access=off`)
-/// switches it off.
-///
-/// A server error is also logged at ERROR, except 503: load shedding and
-/// "not ready" are expected answers, counted in metrics
+/// The ERROR line of a server error, except 503: load shedding and "not
+/// ready" are expected answers, counted in metrics
 /// (`cfsign_signing_rejected_total`, `cfsign_http_requests_total`). One
 /// ERROR line per refusal would flood the log, and cost CPU, exactly when
 /// the service is overloaded; they stay visible at DEBUG.
-fn log_answer(status: StatusCode, latency: std::time::Duration, access_log: bool) {
-    if access_log {
-        tracing::info!(
-            target: "cfsign::access",
-            status = status.as_u16(),
-            latency_ms = latency.as_secs_f64() * 1000.0,
-            "request"
-        );
+///
+/// (The access line, [`Scope::log_answer`]: one INFO line per answered
+/// request, target `cfsign::access` (where a DEBUG line says when each
+/// request started): status and latency in milliseconds (a number); method,
+/// route template and request id from the request's scope. Never the query
+/// or a header value. `server.access_log = false` (or
+/// `RUST_LOG=info,cfsign::access=off`) switches it off.)
+fn log_server_error(status: StatusCode, latency: Duration) {
+    if !status.is_server_error() {
+        return;
     }
-    if status.is_server_error() {
-        let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-        let classification = format_args!("Status code: {status}");
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            tracing::debug!(classification = %classification, latency_ms, "response failed");
-        } else {
-            tracing::error!(classification = %classification, latency_ms, "response failed");
-        }
+    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+    let classification = format_args!("Status code: {status}");
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        tracing::debug!(classification = %classification, latency_ms, "response failed");
+    } else {
+        tracing::error!(classification = %classification, latency_ms, "response failed");
     }
 }
 

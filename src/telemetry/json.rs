@@ -24,6 +24,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use super::request::{self, RequestContext, SPAN_NAME};
 use crate::json_string::needs_escape;
 
 /// The event formatter of JSON logs (its fields formatter is [`JsonMembers`]).
@@ -74,11 +75,75 @@ where
                 line.push_str("\"name\":");
                 write_str(line, span.name());
                 line.push('}');
+            } else {
+                request::with_current(|request| request.map(|r| write_request(line, r)));
             }
             line.push_str("}\n");
             writer.write_str(line)
         })
     }
+}
+
+/// Writes the access line of `request` (answered `status` after `latency`)
+/// to `out`, as [`JsonLines`] writes the `tracing` event
+/// `info!(target: "cfsign::access", status, latency_ms, "request")` in the
+/// request's span (`latency_ms`: [`latency_ms`]).
+pub(super) fn write_access_line(
+    out: &mut impl std::io::Write,
+    request: &RequestContext,
+    status: u16,
+    latency: std::time::Duration,
+) -> std::io::Result<()> {
+    with_reused(&LINE_TEXT, |line| {
+        line.push_str("{\"timestamp\":\"");
+        write_time(line, std::time::SystemTime::now());
+        line.push_str("\",\"level\":\"INFO\",\"message\":\"request\",\"status\":");
+        line.push_str(itoa::Buffer::new().format(status));
+        line.push_str(",\"latency_ms\":");
+        write_millis(line, latency);
+        line.push_str(",\"target\":\"cfsign::access\"");
+        write_request(line, request);
+        line.push_str("}\n");
+        out.write_all(line.as_bytes())
+    })
+}
+
+/// A latency in milliseconds, to the microsecond: the `latency_ms` of an
+/// access line.
+pub fn latency_ms(latency: std::time::Duration) -> f64 {
+    latency.as_micros() as f64 / 1000.0
+}
+
+/// [`latency_ms`] of `latency` as a JSON number, from its integer
+/// microseconds (`0.161`, `1500.0`; a float's shortest text took a
+/// twentieth of a `/healthz`): the same number, since IEEE division is
+/// correctly rounded.
+fn write_millis(out: &mut String, latency: std::time::Duration) {
+    let micros = latency.as_micros();
+    out.push_str(itoa::Buffer::new().format(micros / 1000));
+    let fraction = (micros % 1000) as u16;
+    let digits = [fraction / 100, fraction / 10 % 10, fraction % 10];
+    let kept = digits.iter().rposition(|&d| d != 0).map_or(1, |last| last + 1);
+    out.push('.');
+    digits[..kept]
+        .iter()
+        .for_each(|&d| out.push(char::from(b'0' + d as u8)));
+}
+
+/// `,"span":{…}` for `request`: the members its span would have. The method
+/// is an HTTP token (no quote, backslash or control character: `http`
+/// refuses any other) and the route a template of cfsign's, so only the
+/// request id goes through [`write_str`]'s check.
+fn write_request(line: &mut String, request: &RequestContext) {
+    line.push_str(",\"span\":{\"method\":\"");
+    line.push_str(request.method.as_str());
+    line.push_str("\",\"route\":\"");
+    line.push_str(request.route);
+    line.push_str("\",\"request_id\":");
+    write_str(line, request.request_id());
+    line.push_str(",\"name\":\"");
+    line.push_str(SPAN_NAME);
+    line.push_str("\"}");
 }
 
 /// The fields formatter of JSON logs: fields as one JSON object, with the
@@ -208,16 +273,22 @@ impl Visit for Members<'_> {
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.member(field, |w| {
-            match value.is_finite() {
-                true => w.push_str(ryu::Buffer::new().format_finite(value)),
-                false => w.push_str("null"),
-            }
+            write_f64(w, value);
             Ok(())
         });
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.member(field, |w| write_debug(w, value));
+    }
+}
+
+/// `value` as `JsonFields` writes it: a finite one as the shortest text
+/// that reads back the same, any other as `null`.
+fn write_f64(out: &mut String, value: f64) {
+    match value.is_finite() {
+        true => out.push_str(ryu::Buffer::new().format_finite(value)),
+        false => out.push_str("null"),
     }
 }
 
@@ -245,10 +316,7 @@ fn write_debug(out: &mut String, value: &dyn fmt::Debug) -> fmt::Result {
 /// Runs `f` on `buffer`, emptied; its capacity is kept for the next use, up
 /// to [`REUSED_CAPACITY`]. A `Debug` impl that logs while the buffer is in
 /// use finds it taken, and gets a fresh one.
-fn with_reused(
-    buffer: &'static std::thread::LocalKey<RefCell<String>>,
-    f: impl FnOnce(&mut String) -> fmt::Result,
-) -> fmt::Result {
+fn with_reused<R>(buffer: &'static std::thread::LocalKey<RefCell<String>>, f: impl FnOnce(&mut String) -> R) -> R {
     buffer.with(|cell| match cell.try_borrow_mut() {
         Ok(mut text) => {
             text.clear();
@@ -420,6 +488,73 @@ mod tests {
         assert_eq!(ours[6]["span"], serde_json::json!({ "name": "quiet" }));
     }
 
+    /// What a request logs: a line of its own, its access line and a line
+    /// outside it; in a `tracing` span, or lent to the thread with the
+    /// access line written directly (`super::request`).
+    fn request_lines(direct: bool) -> Vec<serde_json::Value> {
+        let out = Lines::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(out.clone())
+            .with_target(true)
+            .with_ansi(false)
+            .json()
+            .fmt_fields(JsonMembers)
+            .event_format(JsonLines)
+            .finish();
+        let request = RequestContext {
+            method: axum::http::Method::POST,
+            route: "/v1/signed-urls",
+            request_id: axum::http::HeaderValue::from_static("0b0e-id:1.2_x"),
+        };
+        let latency = std::time::Duration::from_nanos(250_400);
+        let in_request = || tracing::warn!(error = %"bad \"grant\"", "refused");
+        tracing::subscriber::with_default(subscriber, || {
+            if direct {
+                let mut slot = Some(request.clone());
+                let entered = request::enter(&mut slot);
+                in_request();
+                drop(entered);
+                write_access_line(&mut out.clone(), &request, 403, latency).unwrap();
+            } else {
+                let span = tracing::info_span!(
+                    "request",
+                    method = request.method.as_str(),
+                    route = request.route,
+                    request_id = request.request_id()
+                );
+                span.in_scope(|| {
+                    in_request();
+                    tracing::info!(
+                        target: "cfsign::access",
+                        status = 403_u16,
+                        latency_ms = latency_ms(latency),
+                        "request"
+                    );
+                });
+            }
+            tracing::info!(target: "cfsign::server", "outside any request");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+                v.as_object_mut().unwrap().remove("timestamp").unwrap();
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_request_lent_to_the_thread_logs_the_lines_its_span_would() {
+        let (direct, spanned) = (request_lines(true), request_lines(false));
+        assert_eq!(direct.len(), 3);
+        assert_eq!(direct, spanned);
+        assert_eq!(direct[1]["span"]["request_id"], "0b0e-id:1.2_x");
+        assert_eq!(direct[1]["latency_ms"], 0.25);
+        assert_eq!(direct[1]["status"], 403);
+        assert!(direct[2].get("span").is_none(), "{}", direct[2]);
+    }
+
     #[test]
     fn strings_are_written_as_serde_json_writes_them() {
         for s in [
@@ -469,6 +604,21 @@ mod tests {
             epoch + std::time::Duration::from_micros(1_764_650_669_905_726),
         );
         assert_eq!(out, "2025-12-02T04:44:29.905726Z");
+    }
+
+    #[test]
+    fn latencies_are_the_number_a_float_would_write() {
+        for micros in [0_u64, 1, 10, 100, 161, 999, 1000, 1500, 12_345_678, 86_400_000_001] {
+            let latency = std::time::Duration::from_nanos(micros * 1000 + 499);
+            let mut out = String::new();
+            write_millis(&mut out, latency);
+            let number: f64 = out.parse().unwrap();
+            assert_eq!(number, latency_ms(latency), "{micros}: {out}");
+            assert_eq!(number.to_bits(), (micros as f64 / 1000.0).to_bits(), "{micros}: {out}");
+        }
+        let mut out = String::new();
+        write_millis(&mut out, std::time::Duration::from_micros(2_050));
+        assert_eq!(out, "2.05");
     }
 
     #[test]

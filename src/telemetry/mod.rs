@@ -8,17 +8,27 @@
 mod batch;
 mod filter;
 mod json;
+mod request;
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use tracing_subscriber::Layer;
 use tracing_subscriber::Registry;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use filter::LogFilter;
 
 pub use batch::{BatchGuard, BatchWriter};
+pub use json::latency_ms;
+pub use request::{Entered, RequestContext, enter};
+
+/// The writer of the installed subscriber, when requests are logged without
+/// a span ([`direct`]).
+static DIRECT: OnceLock<BatchWriter> = OnceLock::new();
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -47,15 +57,44 @@ pub fn init(format: LogFormat) -> LogGuard {
     let json = is_json(format);
     let ansi = colour(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR"));
     match LogFilter::new(std::env::var("RUST_LOG").ok().as_deref()) {
-        LogFilter::Targets(filter) => install(filter, writer, json, ansi),
-        LogFilter::Env(filter) => install(filter, writer, json, ansi),
+        LogFilter::Targets(filter) => {
+            if install(filter, writer.clone(), json, ansi) && json {
+                let _ = DIRECT.set(writer);
+            }
+        }
+        LogFilter::Env(filter) => {
+            install(filter, writer, json, ansi);
+        }
     }
     guard
 }
 
+/// The log of requests without a `tracing` span ([`request`]): there when
+/// [`init`] installed JSON lines filtered by target and level only (no span
+/// or field directives, which need the span). `None` otherwise, and in
+/// tests and tools that log through a subscriber of their own.
+pub fn direct() -> Option<DirectLog> {
+    DIRECT.get().map(DirectLog)
+}
+
+/// See [`direct`].
+#[derive(Debug, Clone, Copy)]
+pub struct DirectLog(&'static BatchWriter);
+
+impl DirectLog {
+    /// The access line of `request`, written as the `tracing` event of
+    /// `crate::http::front` would be (whether to write it at all is the
+    /// caller's to ask: `tracing::enabled!`).
+    pub fn access_line(self, request: &RequestContext, status: u16, latency: Duration) {
+        // A full buffer drops the line and counts it, as for any other line.
+        let _ = json::write_access_line(&mut self.0.make_writer(), request, status, latency);
+    }
+}
+
 /// Sets the global subscriber: `filter`, then lines formatted as JSON
-/// ([`json`]) or text into `writer`. Ignored when one is already set.
-fn install<F>(filter: F, writer: BatchWriter, json: bool, ansi: bool)
+/// ([`json`]) or text into `writer`. Ignored (`false`) when one is already
+/// set.
+fn install<F>(filter: F, writer: BatchWriter, json: bool, ansi: bool) -> bool
 where
     F: Layer<Registry> + Send + Sync + 'static,
 {
@@ -68,13 +107,14 @@ where
         .with_writer(writer)
         .log_internal_errors(false);
     let registry = tracing_subscriber::registry().with(filter);
-    let _ = if json {
+    let installed = if json {
         registry
             .with(lines.json().fmt_fields(json::JsonMembers).event_format(json::JsonLines))
             .try_init()
     } else {
         registry.with(lines).try_init()
     };
+    installed.is_ok()
 }
 
 /// Whether `format` writes JSON lines here (`auto`: when stdout is not a terminal).

@@ -65,6 +65,45 @@ async fn each_request_has_one_access_line_with_a_numeric_latency_and_no_query() 
     assert!(!server.all_logs().contains("Signature="), "no signed URL in the logs");
 }
 
+/// The access line of one request, without its time and latency.
+async fn access_line_of(server: &Server, id: &str) -> Value {
+    let http = client();
+    let (status, _, answer) = post(
+        &http,
+        &server.url("/v1/signed-urls"),
+        &token(json!({ "sub": "mailer" })),
+        id,
+        &json!({ "key": "uploads/a.pdf" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let mut line = server.wait_log(Duration::from_secs(5), |v| {
+        v["target"] == "cfsign::access" && v["span"]["request_id"] == id
+    });
+    let members = line.as_object_mut().unwrap();
+    assert!(members.remove("timestamp").unwrap().is_string());
+    assert!(members.remove("latency_ms").unwrap().is_f64());
+    line
+}
+
+/// A filter on spans (`[request]`) keeps the request's `tracing` span;
+/// the default logs without one (`telemetry::direct`): the lines are the
+/// same.
+#[tokio::test]
+async fn the_access_line_is_the_same_with_and_without_a_span_filter() {
+    let default = Server::start(|c| c.add_reports());
+    let spans = Server::start_with(&[("RUST_LOG", "info,[request]=info")], |c| c.add_reports());
+    let expected = json!({
+        "level": "INFO",
+        "message": "request",
+        "status": 200,
+        "target": "cfsign::access",
+        "span": { "method": "POST", "route": "/v1/signed-urls", "request_id": "same-1", "name": "request" },
+    });
+    assert_eq!(access_line_of(&default, "same-1").await, expected);
+    assert_eq!(access_line_of(&spans, "same-1").await, expected);
+}
+
 #[tokio::test]
 async fn access_log_false_switches_it_off() {
     let server = Server::start(|c| {
