@@ -12,13 +12,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response, header};
 use futures_util::future::Either;
 use tower::{Layer, Service};
-use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::CorsConfig;
 
@@ -76,22 +77,29 @@ impl<S> Layer<S> for OriginCorsLayer {
 
     fn layer(&self, inner: S) -> OriginCors<S> {
         OriginCors {
-            cors: self.cors.layer(inner),
+            inner,
+            cors: Arc::new(self.cors.clone()),
             vary: self.vary.clone(),
         }
     }
 }
 
 /// See the module documentation.
+///
+/// The CORS rules are shared, not held by value: hyper clones the whole
+/// stack for every request, and a `CorsLayer` clones two `Vec`s (two
+/// allocations and two frees per request, for the requests that never use
+/// them). A CORS request builds its `Cors` from them.
 #[derive(Debug, Clone)]
 pub struct OriginCors<S> {
-    cors: Cors<S>,
+    inner: S,
+    cors: Arc<CorsLayer>,
     vary: HeaderValue,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for OriginCors<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     ResBody: Default,
 {
     type Response = Response<ResBody>;
@@ -99,14 +107,18 @@ where
     type Future = VaryFuture<Either<tower_http::cors::ResponseFuture<S::Future>, S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.cors.poll_ready(cx)
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let inner = if request.headers().contains_key(header::ORIGIN) {
-            Either::Left(self.cors.call(request))
+            // The service made ready goes into the `Cors`, a clone stays
+            // (tower's way of handing a ready service on).
+            let fresh = self.inner.clone();
+            let ready = std::mem::replace(&mut self.inner, fresh);
+            Either::Left(self.cors.layer(ready).call(request))
         } else {
-            Either::Right(self.cors.get_mut().call(request))
+            Either::Right(self.inner.call(request))
         };
         VaryFuture {
             inner,
