@@ -2,7 +2,8 @@
 //!
 //! Layers, outermost first: request id, sensitive headers, the request's
 //! span and access line ([`front`]), CORS ([`cors`]), request metrics and
-//! problem bodies ([`envelope`]), panic → 500, timeout, load shedding over a
+//! problem bodies ([`envelope`]), panic → 500, 408 and 503 for what the
+//! next two refuse ([`refusals`]), timeout, load shedding over a
 //! concurrency limit, body size limit; then routing.
 
 pub mod cors;
@@ -10,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod front;
+pub mod refusals;
 pub mod request_id;
 pub mod routes;
 pub mod serve;
@@ -17,12 +19,11 @@ pub mod state;
 
 use std::convert::Infallible;
 
+use axum::Router;
 use axum::body::Body;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Request, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::{BoxError, Router};
+use axum::http::Request;
+use axum::response::Response;
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -66,7 +67,7 @@ pub fn service(
         .layer(cors::OriginCorsLayer::new(&options.cors))
         .layer(envelope::EnvelopeLayer::new(names))
         .layer(CatchPanicLayer::new())
-        .layer(HandleErrorLayer::new(refusal))
+        .layer(refusals::RefusalsLayer)
         // tower's timeout, not tower-http's: it polls the request before its
         // timer, so an answer ready at once (`/healthz`, `/readyz`, a shed 503;
         // not what waits for the audit trail) never puts a timer in the
@@ -77,17 +78,6 @@ pub fn service(
         .concurrency_limit(options.server.max_concurrent_requests.max(1))
         .layer(DefaultBodyLimit::max(options.server.body_limit_bytes))
         .service(routes(state, options))
-}
-
-/// The answer to what the layers under it refuse with an error: a request
-/// past `request_timeout` gets 408 (its problem body is the envelope's), one
-/// shed because `max_concurrent_requests` are in flight 503.
-async fn refusal(error: BoxError) -> Response {
-    if error.is::<tower::timeout::error::Elapsed>() {
-        StatusCode::REQUEST_TIMEOUT.into_response()
-    } else {
-        ApiError::Overloaded.into_response()
-    }
 }
 
 /// [`service`] as a [`Router`], for driving it in process
