@@ -37,9 +37,9 @@ pub struct FrontLayer {
 }
 
 impl FrontLayer {
-    /// Spans named by the route templates `names` knows; an access line per
-    /// answer when `access_log` (`server.access_log`). Requests are logged
-    /// without a `tracing` span when the installed logging allows it
+    /// Requests named by the route templates `names` knows; an access line
+    /// per answer when `access_log` (`server.access_log`). Requests are
+    /// logged without a `tracing` span when the installed logging allows it
     /// (`telemetry::direct`, read now: logging is installed before the
     /// service is built).
     pub fn new(names: RouteNames, access_log: bool) -> Self {

@@ -1,7 +1,7 @@
 //! The HTTP transport: the router with its layers, and `serve`.
 //!
 //! Layers, outermost first: request id, sensitive headers, the request's
-//! span and access line ([`front`]), CORS ([`cors`]), request metrics and
+//! name in its log lines and its access line ([`front`]), CORS ([`cors`]), request metrics and
 //! problem bodies ([`envelope`]), panic → 500, 408 and 503 for what the
 //! next two refuse ([`refusals`]), timeout, load shedding over a
 //! concurrency limit, body size limit; then routing.

@@ -1,7 +1,8 @@
 //! JSON log lines in tracing-subscriber's own JSON shape (`flatten_event`,
 //! `with_current_span`: `timestamp`, `level`, the event's fields, `target`,
-//! `span` with the current span's fields and `name`), written straight into
-//! the line.
+//! `span` with the current span's fields and `name`; without a span, those
+//! of the request lent to the thread, `super::request`), written straight
+//! into the line.
 //!
 //! tracing-subscriber's `JsonFields` records an event's or a span's fields
 //! into a map of `serde_json::Value`s (an allocation per field) and then
