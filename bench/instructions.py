@@ -18,7 +18,11 @@ under callgrind and answers over one keep-alive loopback connection; the
 count is of the connection's task, so hyper's parsing, its timers and the
 writing of the answer count too (the kernel still does not):
 
-    python3 bench/instructions.py --served [healthz] [cache_hit] [--binary target/release/cfsign]
+    python3 bench/instructions.py --served [healthz] [cache_hit] [ecdsa_distinct] [--binary target/release/cfsign]
+
+(`ecdsa_distinct`: a new resource each request, so every one is signed, by
+the signing threads: their instructions are not counted, only the runtime
+side of an ECDSA request.)
 
 Each kind runs twice, with 1,024 and 3,072 requests (300 and 900 with
 `--served`); the difference is the cost of one request. Under valgrind SHA-256 runs without the
@@ -72,11 +76,12 @@ def served(binary, kind, n, tmp):
     try:
         token = bench.hs256_token(svc.secret, "bench")
         connection = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=60)
-        for _ in range(n):
+        for i in range(n):
             if kind == "healthz":
                 connection.request("GET", "/healthz")
             else:
-                connection.request("POST", "/v1/signed-urls", body=bench.CACHE_HIT,
+                body = bench.CACHE_HIT if kind == "cache_hit" else bench.ECDSA_DISTINCT.replace("{n}", str(i))
+                connection.request("POST", "/v1/signed-urls", body=body,
                                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
             answer = connection.getresponse()
             answer.read()
@@ -94,7 +99,7 @@ def served(binary, kind, n, tmp):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("kinds", nargs="*", metavar="{healthz,cache_hit}")
+    ap.add_argument("kinds", nargs="*", metavar="{healthz,cache_hit,ecdsa_distinct}")
     ap.add_argument("--binary", help="examples/allocations, or cfsign with --served")
     ap.add_argument("--served", action="store_true", help="count in `cfsign serve`'s connection task, over loopback")
     args = ap.parse_args()
@@ -102,8 +107,8 @@ def main():
         args.binary = os.path.join(ROOT, "target/release", "cfsign" if args.served else "examples/allocations")
     args.kinds = args.kinds or ["healthz", "cache_hit"]
     for kind in args.kinds:
-        if kind not in ("healthz", "cache_hit"):
-            ap.error(f"{kind}: not healthz or cache_hit")
+        if kind not in ("healthz", "cache_hit") and not (args.served and kind == "ecdsa_distinct"):
+            ap.error(f"{kind}: not healthz or cache_hit (or, with --served, ecdsa_distinct)")
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.kinds:
             if args.served:
