@@ -112,7 +112,8 @@ enum Scope {
     Span(tracing::Span),
     /// The request lent to the thread at each poll (`telemetry::enter`),
     /// and the access line written by `log` (`None`: INFO spans are
-    /// filtered out, so lines name no request, as with a disabled span).
+    /// filtered out, so lines name no request, the access line included,
+    /// as with a disabled span).
     Direct {
         log: DirectLog,
         request: Option<RequestContext>,
@@ -152,8 +153,8 @@ impl Scope {
         let access = access_log && tracing::enabled!(target: "cfsign::access", tracing::Level::INFO);
         match self {
             Self::Direct { log, request } => {
-                if let (true, Some(request)) = (access, request.as_ref()) {
-                    log.access_line(request, status.as_u16(), latency);
+                if access {
+                    log.access_line(request.as_ref(), status.as_u16(), latency);
                 }
                 if status.is_server_error() {
                     self.run(|| log_server_error(status, latency));

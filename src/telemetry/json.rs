@@ -88,10 +88,11 @@ where
 /// Writes the access line of `request` (answered `status` after `latency`)
 /// to `out`, as [`JsonLines`] writes the `tracing` event
 /// `info!(target: "cfsign::access", status, latency_ms, "request")` in the
-/// request's span (`latency_ms`: [`latency_ms`]).
+/// request's span, or outside any span for `None` (`latency_ms`:
+/// [`latency_ms`]).
 pub(super) fn write_access_line(
     out: &mut impl std::io::Write,
-    request: &RequestContext,
+    request: Option<&RequestContext>,
     status: u16,
     latency: std::time::Duration,
 ) -> std::io::Result<()> {
@@ -103,7 +104,9 @@ pub(super) fn write_access_line(
         line.push_str(",\"latency_ms\":");
         write_millis(line, latency);
         line.push_str(",\"target\":\"cfsign::access\"");
-        write_request(line, request);
+        if let Some(request) = request {
+            write_request(line, request);
+        }
         line.push_str("}\n");
         out.write_all(line.as_bytes())
     })
@@ -515,7 +518,8 @@ mod tests {
                 let entered = request::enter(&mut slot);
                 in_request();
                 drop(entered);
-                write_access_line(&mut out.clone(), &request, 403, latency).unwrap();
+                write_access_line(&mut out.clone(), Some(&request), 403, latency).unwrap();
+                write_access_line(&mut out.clone(), None, 503, latency).unwrap();
             } else {
                 let span = tracing::info_span!(
                     "request",
@@ -532,6 +536,12 @@ mod tests {
                         "request"
                     );
                 });
+                tracing::info!(
+                    target: "cfsign::access",
+                    status = 503_u16,
+                    latency_ms = latency_ms(latency),
+                    "request"
+                );
             }
             tracing::info!(target: "cfsign::server", "outside any request");
         });
@@ -548,12 +558,14 @@ mod tests {
     #[test]
     fn a_request_lent_to_the_thread_logs_the_lines_its_span_would() {
         let (direct, spanned) = (request_lines(true), request_lines(false));
-        assert_eq!(direct.len(), 3);
+        assert_eq!(direct.len(), 4);
         assert_eq!(direct, spanned);
+        assert_eq!(direct[2]["status"], 503);
+        assert!(direct[2].get("span").is_none(), "{}", direct[2]);
         assert_eq!(direct[1]["span"]["request_id"], "0b0e-id:1.2_x");
         assert_eq!(direct[1]["latency_ms"], 0.25);
         assert_eq!(direct[1]["status"], 403);
-        assert!(direct[2].get("span").is_none(), "{}", direct[2]);
+        assert!(direct[3].get("span").is_none(), "{}", direct[3]);
     }
 
     #[test]

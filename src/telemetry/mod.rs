@@ -82,10 +82,10 @@ pub fn direct() -> Option<DirectLog> {
 pub struct DirectLog(&'static BatchWriter);
 
 impl DirectLog {
-    /// The access line of `request`, written as the `tracing` event of
-    /// `crate::http::front` would be (whether to write it at all is the
-    /// caller's to ask: `tracing::enabled!`).
-    pub fn access_line(self, request: &RequestContext, status: u16, latency: Duration) {
+    /// The access line of `request` (`None`: one naming no request), written
+    /// as the `tracing` event of `crate::http::front` would be (whether to
+    /// write it at all is the caller's to ask: `tracing::enabled!`).
+    pub fn access_line(self, request: Option<&RequestContext>, status: u16, latency: Duration) {
         // A full buffer drops the line and counts it, as for any other line.
         let _ = json::write_access_line(&mut self.0.make_writer(), request, status, latency);
     }

@@ -104,6 +104,29 @@ async fn the_access_line_is_the_same_with_and_without_a_span_filter() {
     assert_eq!(access_line_of(&spans, "same-1").await, expected);
 }
 
+/// Access lines asked for where the request's span is filtered out: each
+/// answer still has its line, naming no request (as with a disabled span).
+#[tokio::test]
+async fn access_lines_outlive_a_filter_that_drops_the_span() {
+    let server = Server::start_with(&[("RUST_LOG", "warn,cfsign::access=info,cfsign::server=info")], |c| {
+        c.add_reports()
+    });
+    let (status, _, answer) = post(
+        &client(),
+        &server.url("/v1/signed-urls"),
+        &token(json!({ "sub": "mailer" })),
+        "unnamed-1",
+        &json!({ "key": "uploads/a.pdf" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let line = server.wait_log(Duration::from_secs(5), |v| {
+        v["target"] == "cfsign::access" && v["status"] == 200
+    });
+    assert_eq!(line["message"], "request", "{line}");
+    assert!(line.get("span").is_none(), "{line}");
+}
+
 #[tokio::test]
 async fn access_log_false_switches_it_off() {
     let server = Server::start(|c| {
