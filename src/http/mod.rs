@@ -1,10 +1,10 @@
 //! The HTTP transport: the router with its layers, and `serve`.
 //!
 //! Layers, outermost first: request id, sensitive headers, the request's
-//! name in its log lines and its access line ([`front`]), CORS ([`cors`]), request metrics and
-//! problem bodies ([`envelope`]), panic → 500, 408 and 503 for what the
-//! next two refuse ([`refusals`]), timeout, load shedding over a
-//! concurrency limit, body size limit; then routing.
+//! name in its log lines and its access line ([`front`]), CORS ([`cors`]),
+//! request metrics and problem bodies ([`envelope`]), panic → 500, 408 and
+//! 503 for what the next two refuse ([`refusals`]), timeout, load shedding
+//! over a concurrency limit, body size limit; then routing.
 
 pub mod cors;
 pub mod envelope;

@@ -468,6 +468,12 @@ mod tests {
             )
         };
         tracing::dispatcher::with_default(&dispatch, log_some);
+        parsed(&out)
+    }
+
+    /// The lines written to `out`, parsed, each without its timestamp
+    /// (checked to be one).
+    fn parsed(out: &Lines) -> Vec<serde_json::Value> {
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         text.lines()
             .map(|l| {
@@ -545,14 +551,7 @@ mod tests {
             }
             tracing::info!(target: "cfsign::server", "outside any request");
         });
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .map(|l| {
-                let mut v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
-                v.as_object_mut().unwrap().remove("timestamp").unwrap();
-                v
-            })
-            .collect()
+        parsed(&out)
     }
 
     #[test]
